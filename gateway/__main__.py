@@ -1,0 +1,62 @@
+"""``mcp-gateway serve [--host] [--port] [--data-dir]`` (also ``python -m gateway``)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+import uvicorn
+from pydantic import ValidationError
+
+from gateway import __version__
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mcp-gateway", description="MCP Gateway")
+    parser.add_argument("--version", action="version", version=f"mcp-gateway {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the gateway")
+    serve.add_argument("--host", help="bind address (MCPGW_SERVER__HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (MCPGW_SERVER__PORT, default 8000)")
+    serve.add_argument("--data-dir", type=Path, help="state directory (MCPGW_SERVER__DATA_DIR, default .mcp-gateway)")
+    serve.add_argument("--log-level", default=os.environ.get("MCPGW_LOG_LEVEL", "info"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    overrides = {"host": args.host, "port": args.port, "data_dir": args.data_dir}
+    for key, value in overrides.items():
+        if value is not None:
+            os.environ[f"MCPGW_SERVER__{key.upper()}"] = str(value)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from gateway.app import create_app
+    from gateway.settings import GatewaySettings
+
+    try:
+        settings = GatewaySettings()
+    except ValidationError as exc:
+        print(f"mcp-gateway: {_describe(exc)}", file=sys.stderr)
+        return 2
+    app = create_app(settings)
+    print(f"MCP Gateway {__version__} on http://{settings.server.host}:{settings.server.port} "
+          f"(store={settings.store.kind}, runtime={settings.runtime.kind}, auth={settings.auth.mode})", flush=True)
+    uvicorn.run(app, host=settings.server.host, port=settings.server.port, log_level=args.log_level.lower(),
+                timeout_graceful_shutdown=10)
+    return 0
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        location = "__".join(str(p).upper() for p in error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        lines.append(f"MCPGW_{location}: {message}" if location else message)
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""``create_app(settings)``: the one composition root. The lifespan opens every seam and closes it again."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from gateway import __version__
+from gateway.auth.factory import build_authenticator
+from gateway.context import GatewayContext
+from gateway.control import health, internal
+from gateway.control.problems import install_problem_handlers
+from gateway.control.resources import resource_router
+from gateway.errors import GatewayError
+from gateway.middleware import BodyLimitMiddleware
+from gateway.models import AdapterData, AdapterResource, ToolData, ToolResource
+from gateway.proxy.routes import install_mcp_routes, is_mcp_path
+from gateway.runtimes.factory import build_runtime, local_router_spec
+from gateway.services.catalog import ToolCatalog
+from gateway.services.resources import ResourceService
+from gateway.settings import GatewaySettings
+from gateway.stores.factory import build_metadata_store, build_session_store
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = (
+    "Control plane for MCP servers (adapters) and HTTP tools, and a session-aware data plane at "
+    "`/adapters/{name}/mcp` and `/mcp` (the tool router)."
+)
+
+
+def build_context(settings: GatewaySettings) -> GatewayContext:
+    store = build_metadata_store(settings)
+    runtime = build_runtime(settings)
+    wi_roles, private_ok = settings.auth.workload_identity_roles, settings.proxy.allow_private_urls
+    adapters = ResourceService("adapter", AdapterResource, store, runtime, wi_roles, private_ok)
+    tools = ResourceService("tool", ToolResource, store, runtime, wi_roles, private_ok)
+    secret = settings.router.secret.get_secret_value() if settings.router.secret else secrets.token_urlsafe(32)
+    return GatewayContext(
+        settings=settings,
+        store=store,
+        sessions=build_session_store(settings),
+        runtime=runtime,
+        authenticator=build_authenticator(settings),
+        adapters=adapters,
+        tools=tools,
+        catalog=ToolCatalog(tools, runtime),
+        router_secret=secret,
+    )
+
+
+async def _reconcile(ctx: GatewayContext) -> None:
+    """Bring the runtime in line with the store: local processes did not survive the last gateway."""
+    register = getattr(ctx.runtime, "register", None)
+    if register is None:
+        return
+    for service in (ctx.adapters, ctx.tools):
+        for resource in await service.records():
+            try:
+                await register(service.spec_for(resource))
+            except GatewayError as exc:
+                log.warning("could not start %s %s: %s", service.kind, resource.name, exc.detail)
+    if ctx.settings.runtime.kind == "local" and ctx.settings.router.replicas > 0:
+        await register(local_router_spec(ctx.settings, ctx.router_secret))
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    ctx: GatewayContext = app.state.ctx
+    await ctx.store.open()
+    await ctx.sessions.open()
+    await ctx.authenticator.start()
+    await ctx.runtime.start()
+    try:
+        await _reconcile(ctx)
+        yield
+    finally:
+        await app.state.mcp_proxy.aclose()
+        await ctx.runtime.close()
+        await ctx.authenticator.close()
+        await ctx.sessions.close()
+        await ctx.store.close()
+
+
+def create_app(settings: GatewaySettings) -> FastAPI:
+    app = FastAPI(title="MCP Gateway", version=__version__, description=DESCRIPTION, lifespan=_lifespan)
+    app.state.ctx = build_context(settings)
+    install_problem_handlers(app)
+    app.include_router(health.router)
+    app.include_router(resource_router("/adapters", "adapter", AdapterData, AdapterResource, "adapters"))
+    app.include_router(resource_router("/tools", "tool", ToolData, ToolResource, "tools"))
+    app.include_router(internal.router)
+    install_mcp_routes(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.server.max_body_bytes, skip=is_mcp_path)
+    return app

@@ -1,0 +1,31 @@
+"""FastAPI dependencies: the caller's principal, with the RFC 9728 challenge on failure."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from gateway.auth.challenge import challenge_header
+from gateway.auth.principal import Principal
+from gateway.errors import Unauthenticated
+
+
+def public_base_url(request: Request) -> str:
+    configured = request.app.state.ctx.settings.server.public_url
+    return str(configured or f"{request.url.scheme}://{request.url.netloc}")
+
+
+async def current_principal(request: Request) -> Principal:
+    authenticator = request.app.state.ctx.authenticator
+    try:
+        principal: Principal = await authenticator.authenticate(request.headers, request.query_params)
+    except Unauthenticated as exc:
+        exc.headers["WWW-Authenticate"] = challenge_header(
+            public_base_url(request), request.url.path, exc.error_code, exc.detail if exc.error_code else None
+        )
+        raise
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -1,0 +1,26 @@
+"""The objects one gateway process shares between its control plane and data plane."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.auth.base import Authenticator
+from gateway.models import AdapterData, AdapterResource, ToolData, ToolResource
+from gateway.runtimes.base import Runtime
+from gateway.services.catalog import ToolCatalog
+from gateway.services.resources import ResourceService
+from gateway.settings import GatewaySettings
+from gateway.stores.base import MetadataStore, SessionStore
+
+
+@dataclass
+class GatewayContext:
+    settings: GatewaySettings
+    store: MetadataStore
+    sessions: SessionStore
+    runtime: Runtime
+    authenticator: Authenticator
+    adapters: ResourceService[AdapterData, AdapterResource]
+    tools: ResourceService[ToolData, ToolResource]
+    catalog: ToolCatalog
+    router_secret: str

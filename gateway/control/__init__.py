@@ -1,0 +1,1 @@
+"""REST control plane: HTTP only; every rule lives in ``gateway.services``."""

@@ -1,0 +1,138 @@
+"""The gateway's error tree and its single mapping to HTTP problem+json and to JSON-RPC errors.
+
+    GatewayError
+     +-- InvalidRequest (400)           bad input; carries per-field problems
+     |    +-- UnsupportedOnRuntime      a valid resource this runtime cannot run
+     +-- Unauthenticated (401)          no or bad credentials; carries the WWW-Authenticate challenge
+     +-- Forbidden (403)
+     +-- NotFound (404)
+     +-- Conflict (409)                 duplicate names, stale versions
+     +-- PayloadTooLarge (413)
+     +-- BackendError (502)             a store, runtime or upstream failed
+     +-- Unavailable (503)              nothing ready to serve the request
+
+Services raise these; ``control`` and ``proxy`` turn them into responses through :func:`problem_body`
+and :func:`jsonrpc_error_body`, never by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One invalid input field: a JSON-pointer-like location and a sentence saying what is wrong."""
+
+    field: str
+    message: str
+
+
+class GatewayError(Exception):
+    status: int = 500
+    title: str = "Internal error"
+
+    def __init__(self, detail: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.headers = headers or {}
+
+
+class InvalidRequest(GatewayError):
+    status = 400
+    title = "Invalid request"
+
+    def __init__(self, detail: str, problems: list[FieldProblem] | None = None) -> None:
+        super().__init__(detail)
+        self.problems = problems or []
+
+
+class UnsupportedOnRuntime(InvalidRequest):
+    title = "Not supported by this runtime"
+
+
+class Unauthenticated(GatewayError):
+    status = 401
+    title = "Authentication required"
+
+    def __init__(self, detail: str, *, error_code: str | None = None) -> None:
+        super().__init__(detail)
+        self.error_code = error_code
+        """OAuth error for the challenge: ``invalid_token`` for a bad token, None for a missing one."""
+
+
+class Forbidden(GatewayError):
+    status = 403
+    title = "Forbidden"
+
+
+class NotFound(GatewayError):
+    status = 404
+    title = "Not found"
+
+
+class Conflict(GatewayError):
+    status = 409
+    title = "Conflict"
+
+
+class PayloadTooLarge(GatewayError):
+    status = 413
+    title = "Payload too large"
+
+
+class BackendError(GatewayError):
+    status = 502
+    title = "Backend error"
+
+
+class Unavailable(GatewayError):
+    status = 503
+    title = "Service unavailable"
+
+
+@dataclass
+class Problem:
+    """RFC 9457 problem details."""
+
+    status: int
+    title: str
+    detail: str
+    errors: list[FieldProblem] = field(default_factory=list)
+    instance: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"type": "about:blank", "title": self.title, "status": self.status}
+        body["detail"] = self.detail
+        if self.instance:
+            body["instance"] = self.instance
+        if self.errors:
+            body["errors"] = [{"field": p.field, "message": p.message} for p in self.errors]
+        return body
+
+
+def problem_for(error: GatewayError, instance: str | None = None) -> Problem:
+    problems = error.problems if isinstance(error, InvalidRequest) else []
+    return Problem(error.status, error.title, error.detail, problems, instance)
+
+
+def problem_body(error: GatewayError, instance: str | None = None) -> dict[str, Any]:
+    return problem_for(error, instance).to_json()
+
+
+# JSON-RPC codes used on MCP paths. -32001 is what the MCP SDKs answer for an unknown session.
+JSONRPC_SESSION_NOT_FOUND = -32001
+JSONRPC_INVALID_REQUEST = -32600
+JSONRPC_INTERNAL_ERROR = -32603
+JSONRPC_SERVER_ERROR = -32000
+
+_JSONRPC_CODE_BY_STATUS = {400: JSONRPC_INVALID_REQUEST, 404: JSONRPC_SESSION_NOT_FOUND, 500: JSONRPC_INTERNAL_ERROR}
+
+
+def jsonrpc_error_body(error: GatewayError, request_id: Any = None) -> dict[str, Any]:
+    """The JSON-RPC error object an MCP client expects in place of a result."""
+    code = _JSONRPC_CODE_BY_STATUS.get(error.status, JSONRPC_SERVER_ERROR)
+    return {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": error.detail}}

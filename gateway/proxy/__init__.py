@@ -1,0 +1,1 @@
+"""The MCP data plane: a pure-ASGI streaming reverse proxy with session affinity."""

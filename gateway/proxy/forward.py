@@ -1,0 +1,122 @@
+"""Forwarding one MCP HTTP exchange to a replica, streaming both ways.
+
+The request body is streamed to the replica as it arrives (bounded by the body limit); the response is
+relayed chunk by chunk, so SSE events reach the client as the replica emits them. When the client goes
+away, the upstream request is cancelled and its connection released.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import httpx
+from starlette.types import Message, Receive, Send
+
+from gateway.errors import PayloadTooLarge
+
+
+class ClientDisconnected(Exception):
+    """The client closed the connection; there is nobody left to answer."""
+
+
+@dataclass
+class UpstreamRequest:
+    method: str
+    url: str
+    headers: list[tuple[str, str]]
+    has_body: bool
+    body_limit: int
+    read_timeout: float | None
+
+
+class RequestBody:
+    """Reads the client's body from ASGI ``receive`` as an async byte stream with a size limit."""
+
+    def __init__(self, receive: Receive, limit: int) -> None:
+        self._receive = receive
+        self._limit = limit
+        self.finished = False
+        self.disconnected = False
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        received = 0
+        while not self.finished:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                self.disconnected = True
+                raise ClientDisconnected("the client went away while sending its request")
+            chunk = message.get("body", b"")
+            received += len(chunk)
+            if received > self._limit:
+                raise PayloadTooLarge(f"The MCP request body is larger than {self._limit} bytes.")
+            self.finished = not message.get("more_body", False)
+            if chunk:
+                yield chunk
+
+    async def drain(self) -> None:
+        """Consume a body nobody forwards (GET, DELETE) so that the next ``receive`` means disconnect."""
+        async for _ in self.stream():
+            pass
+
+    async def wait_for_disconnect(self) -> None:
+        while True:
+            message: Message = await self._receive()
+            if message["type"] == "http.disconnect":
+                self.disconnected = True
+                return
+
+
+ResponseStart = Callable[[httpx.Response], Awaitable[list[tuple[bytes, bytes]]]]
+
+
+async def forward(
+    client: httpx.AsyncClient,
+    request: UpstreamRequest,
+    receive: Receive,
+    send: Send,
+    on_response: ResponseStart,
+) -> None:
+    """Send ``request`` upstream and relay the answer. ``on_response`` sees the upstream response before
+    anything is sent downstream and returns the headers to send (it may raise to answer differently).
+    Upstream connection errors propagate as ``httpx`` exceptions before anything was sent."""
+    body = RequestBody(receive, request.body_limit)
+    content = body.stream() if request.has_body else None
+    if not request.has_body:
+        await body.drain()
+    timeout = httpx.Timeout(client.timeout.connect, read=request.read_timeout, write=client.timeout.write,
+                            pool=client.timeout.pool)
+    upstream_request = client.build_request(request.method, request.url, headers=request.headers,
+                                            content=content, timeout=timeout)
+    response = await client.send(upstream_request, stream=True)
+    try:
+        headers = await on_response(response)
+        await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+        await _relay_until_disconnect(response, body, send)
+    finally:
+        await response.aclose()
+
+
+async def _relay_until_disconnect(response: httpx.Response, body: RequestBody, send: Send) -> None:
+    async def relay() -> None:
+        async for chunk in response.aiter_raw():
+            if chunk:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    relay_task = asyncio.create_task(relay())
+    watch_task = asyncio.create_task(body.wait_for_disconnect())
+    try:
+        done, _ = await asyncio.wait({relay_task, watch_task}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (relay_task, watch_task):
+            task.cancel()
+        for task in (relay_task, watch_task):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+    if relay_task in done and not relay_task.cancelled() and (exc := relay_task.exception()) is not None:
+        # The upstream broke mid-stream; the client sees a truncated stream, which MCP clients handle.
+        if not isinstance(exc, httpx.HTTPError | OSError):
+            raise exc

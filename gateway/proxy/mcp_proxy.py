@@ -1,0 +1,205 @@
+"""The MCP proxy pipeline: check origin -> authenticate -> authorize -> route -> session -> forward.
+
+Serves ``/adapters/{name}/mcp`` (an adapter's replicas) and ``/mcp`` (the tool router's replicas).
+Errors leave as JSON-RPC error bodies with the matching HTTP status, never as HTML or a stack trace.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
+
+import httpx
+from starlette.types import Receive, Scope, Send
+
+from gateway.auth.challenge import challenge_header
+from gateway.auth.principal import Principal
+from gateway.auth.rbac import can_read
+from gateway.context import GatewayContext
+from gateway.errors import (
+    BackendError,
+    Forbidden,
+    GatewayError,
+    NotFound,
+    PayloadTooLarge,
+    Unauthenticated,
+    Unavailable,
+    jsonrpc_error_body,
+)
+from gateway.proxy.balancer import LeastInFlight
+from gateway.proxy.forward import ClientDisconnected, UpstreamRequest, forward
+from gateway.proxy.headers import downstream_response_headers, forwarded_value, upstream_request_headers
+from gateway.proxy.origins import OriginPolicy
+from gateway.runtimes.base import ROUTER_WORKLOAD, Endpoint
+from gateway.stores.base import SessionKey, SessionRoute
+
+log = logging.getLogger(__name__)
+
+SESSION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+SESSION_NOT_FOUND = "Session not found"
+
+
+@dataclass
+class _Call:
+    """What the pipeline has learned about one request so far."""
+
+    target: str
+    is_router: bool
+    headers: list[tuple[str, str]]
+    lookup: Mapping[str, str]
+    principal: Principal | None = None
+    session_key: SessionKey | None = None
+    endpoint: Endpoint | None = None
+
+
+class McpProxy:
+    """Pure ASGI app for both MCP routes; ``scope["path_params"]["name"]`` selects the adapter."""
+
+    def __init__(self, ctx: GatewayContext) -> None:
+        self._ctx = ctx
+        proxy = ctx.settings.proxy
+        self._origins = OriginPolicy(proxy.allowed_origins, ctx.settings.server.public_url)
+        self._balancer = LeastInFlight()
+        limits = httpx.Limits(max_connections=proxy.max_connections, max_keepalive_connections=proxy.max_connections)
+        timeout = httpx.Timeout(proxy.connect_timeout_seconds, read=proxy.read_timeout_seconds)
+        self._client = httpx.AsyncClient(limits=limits, timeout=timeout, trust_env=False, follow_redirects=False)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        name = scope.get("path_params", {}).get("name")
+        headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
+        call = _Call(name or ROUTER_WORKLOAD, name is None, headers, dict(headers))
+        try:
+            await self._handle(call, scope, receive, send)
+        except ClientDisconnected:
+            return
+        except GatewayError as exc:
+            await _send_error(send, exc, self._challenge(scope, exc))
+
+    async def _handle(self, call: _Call, scope: Scope, receive: Receive, send: Send) -> None:
+        self._origins.check(call.lookup.get("origin"))
+        call.principal = await self._authenticate(call, scope)
+        if not call.is_router:
+            await self._authorize_adapter(call.principal, call.target)
+        session_id = call.lookup.get("mcp-session-id")
+        if session_id is not None:
+            call.session_key, call.endpoint = await self._session_endpoint(call.principal, call.target, session_id)
+        else:
+            call.endpoint = await self._pick_endpoint(call.target)
+        await self._forward(call, scope, receive, send)
+
+    async def _authenticate(self, call: _Call, scope: Scope) -> Principal:
+        query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+        return await self._ctx.authenticator.authenticate(call.lookup, query)
+
+    async def _authorize_adapter(self, principal: Principal, name: str) -> None:
+        # Checked on every request, so revoking a role takes effect mid-session.
+        record = await self._ctx.store.get("adapter", name)
+        if record is None:
+            raise NotFound(f"The adapter '{name}' does not exist.")
+        if not can_read(principal, record.data.get("createdBy"), record.data.get("requiredRoles") or []):
+            raise Forbidden("You do not have permission to use this adapter.")
+
+    async def _session_endpoint(
+        self, principal: Principal, target: str, session_id: str
+    ) -> tuple[SessionKey, Endpoint]:
+        if not SESSION_ID_RE.match(session_id):
+            raise NotFound(SESSION_NOT_FOUND)
+        key = SessionKey(principal.user_id, target, session_id)
+        route = await self._ctx.sessions.get(key)
+        if route is None:
+            raise NotFound(SESSION_NOT_FOUND)
+        ready = await self._ctx.runtime.endpoints(target)
+        if not any(e.url == route.url for e in ready):
+            # The replica that held the session is gone: a 404 makes the client re-initialize.
+            await self._ctx.sessions.delete(key)
+            raise NotFound(SESSION_NOT_FOUND)
+        return key, Endpoint(route.endpoint_id, route.url)
+
+    async def _pick_endpoint(self, target: str) -> Endpoint:
+        ready = await self._ctx.runtime.endpoints(target)
+        if not ready:
+            what = "tool router" if target == ROUTER_WORKLOAD else f"adapter '{target}'"
+            raise Unavailable(f"No replica of the {what} is ready; try again shortly.")
+        return self._balancer.pick(ready)
+
+    async def _forward(self, call: _Call, scope: Scope, receive: Receive, send: Send) -> None:
+        assert call.principal is not None and call.endpoint is not None
+        endpoint, method = call.endpoint, scope["method"]
+        client = scope.get("client")
+        forwarded = forwarded_value(client[0] if client else None, scope.get("scheme", "http"), call.lookup.get("host"))
+        secret = self._ctx.router_secret if call.is_router else None
+        query = scope.get("query_string", b"").decode("latin-1")
+        request = UpstreamRequest(
+            method=method,
+            url=endpoint.url + (f"?{query}" if query else ""),
+            headers=upstream_request_headers(call.headers, call.principal, forwarded, secret),
+            has_body=method not in ("GET", "DELETE"),
+            body_limit=self._ctx.settings.proxy.request_body_limit_bytes,
+            read_timeout=None if method == "GET" else self._ctx.settings.proxy.read_timeout_seconds,
+        )
+
+        async def on_response(response: httpx.Response) -> list[tuple[bytes, bytes]]:
+            return await self._after_upstream(call, method, response)
+
+        self._balancer.acquire(endpoint.url)
+        try:
+            await forward(self._client, request, receive, send, on_response)
+        except PayloadTooLarge:
+            raise
+        except httpx.HTTPError as exc:
+            await self._upstream_failed(call, exc)
+        finally:
+            self._balancer.release(endpoint.url)
+
+    async def _after_upstream(self, call: _Call, method: str, response: httpx.Response) -> list[tuple[bytes, bytes]]:
+        assert call.principal is not None and call.endpoint is not None
+        drop_session_id = False
+        if call.session_key is None:
+            issued = response.headers.get("mcp-session-id")
+            if issued is not None and response.is_success:
+                if SESSION_ID_RE.match(issued):
+                    key = SessionKey(call.principal.user_id, call.target, issued)
+                    await self._ctx.sessions.put(key, SessionRoute(call.endpoint.id, call.endpoint.url))
+                else:
+                    log.warning("dropping a malformed session id issued by %s", call.endpoint.id)
+                    drop_session_id = True
+        elif method == "DELETE" and (response.is_success or response.status_code == 404):
+            await self._ctx.sessions.delete(call.session_key)
+        return downstream_response_headers(list(response.headers.multi_items()), drop_session_id)
+
+    async def _upstream_failed(self, call: _Call, exc: httpx.HTTPError) -> None:
+        assert call.endpoint is not None
+        log.warning("upstream %s failed: %s", call.endpoint.id, type(exc).__name__)
+        if call.session_key is not None and isinstance(exc, httpx.ConnectError):
+            await self._ctx.sessions.delete(call.session_key)
+            raise NotFound(SESSION_NOT_FOUND) from exc
+        if isinstance(exc, httpx.TimeoutException):
+            raise BackendError(f"The replica {call.endpoint.id} did not answer in time.") from exc
+        raise BackendError(f"The replica {call.endpoint.id} could not be reached.") from exc
+
+    def _challenge(self, scope: Scope, exc: GatewayError) -> str | None:
+        if not isinstance(exc, Unauthenticated):
+            return None
+        public = self._ctx.settings.server.public_url
+        host = dict(scope["headers"]).get(b"host", b"localhost").decode("latin-1")
+        base = public or f"{scope.get('scheme', 'http')}://{host}"
+        return challenge_header(base, scope["path"], exc.error_code, exc.detail if exc.error_code else None)
+
+
+async def _send_error(send: Send, exc: GatewayError, challenge: str | None) -> None:
+    body = json.dumps(jsonrpc_error_body(exc)).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if challenge:
+        headers.append((b"www-authenticate", challenge.encode("latin-1")))
+    try:
+        await send({"type": "http.response.start", "status": exc.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+    except OSError:
+        pass  # the client is gone

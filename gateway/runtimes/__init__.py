@@ -1,0 +1,1 @@
+"""Runtimes run adapters and tools: ``local`` (child processes) and ``kubernetes`` (StatefulSets)."""

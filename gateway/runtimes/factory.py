@@ -1,0 +1,37 @@
+"""Builds the runtime that settings select, and the tool router workload for the local runtime."""
+
+from __future__ import annotations
+
+import sys
+
+from gateway.runtimes.base import ROUTER_WORKLOAD, Runtime, WorkloadKind, WorkloadSpec
+from gateway.settings import GatewaySettings
+
+
+def build_runtime(settings: GatewaySettings) -> Runtime:
+    if settings.runtime.kind == "local":
+        from gateway.runtimes.local import LocalRuntime
+
+        return LocalRuntime(settings.runtime.local)
+    from gateway.runtimes.kubernetes import KubernetesRuntime
+
+    return KubernetesRuntime(settings.runtime.kubernetes)
+
+
+def local_router_spec(settings: GatewaySettings, secret: str) -> WorkloadSpec:
+    """The tool router processes a local gateway starts for itself (``python -m toolrouter``)."""
+    port = settings.server.port
+    return WorkloadSpec(
+        name=ROUTER_WORKLOAD,
+        kind=WorkloadKind.ROUTER,
+        replicas=settings.router.replicas,
+        command=sys.executable,
+        args=("-m", "toolrouter"),
+        transport="streamable-http",
+        env={
+            "MCPGW_ROUTER__SECRET": secret,
+            "MCPGW_ROUTER__CATALOG_URL": f"http://127.0.0.1:{port}/internal/tool-catalog",
+            "MCPGW_ROUTER__CALL_TIMEOUT_SECONDS": str(settings.router.call_timeout_seconds),
+            "MCPGW_SERVER__ENVIRONMENT": settings.server.environment,
+        },
+    )

@@ -1,0 +1,81 @@
+"""Process guard: ``python -m gateway.runtimes.guard <gateway-pid> -- command args...``.
+
+Every local replica runs under one guard so that no process outlives the gateway, however the gateway
+ends. The guard asks the kernel for SIGTERM when its parent dies (``PR_SET_PDEATHSIG``), starts the
+command in a process group of its own, and on SIGTERM (gateway stopping or gone) ends the whole group
+(grandchildren such as ``npx``'s node included), escalating to SIGKILL after a grace period. It exits
+with the command's exit code.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import time
+from types import FrameType
+
+PR_SET_PDEATHSIG = 1
+GRACE_SECONDS = float(os.environ.get("MCPGW_GUARD_GRACE_SECONDS", "5"))
+
+
+def _die_with_parent(sig: int) -> None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the parent-pid poll below still covers us
+        pass
+
+
+def _kill_group(child: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(child.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + GRACE_SECONDS
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            break
+        time.sleep(0.05)
+    try:
+        os.killpg(child.pid, signal.SIGKILL)  # stragglers in the group, even if the leader exited
+    except ProcessLookupError:
+        pass
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 3 or argv[1] != "--":
+        print("usage: python -m gateway.runtimes.guard <parent-pid> -- command [args...]", file=sys.stderr)
+        return 2
+    parent = int(argv[0])
+    _die_with_parent(signal.SIGTERM)
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        return 1
+    child = subprocess.Popen(argv[2:], start_new_session=True, preexec_fn=lambda: _die_with_parent(signal.SIGKILL))
+    stopping = False
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    while child.poll() is None and not stopping:
+        if os.getppid() != parent:
+            stopping = True
+            break
+        time.sleep(0.2)
+    if stopping:
+        _kill_group(child)
+    code = child.wait()
+    try:
+        os.killpg(child.pid, signal.SIGKILL)  # whatever the command left behind in its group
+    except (ProcessLookupError, PermissionError):
+        pass
+    return code if code >= 0 else 128 - code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

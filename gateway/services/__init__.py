@@ -1,0 +1,1 @@
+"""Business rules of the control plane: validate, authorize, then act on the runtime and the store."""

@@ -1,0 +1,218 @@
+"""AdapterService and ToolService: one rule set for both kinds of resource.
+
+Order of every write: authorize -> check names and capabilities -> let the runtime veto the spec ->
+record in the store (which reserves the name atomically) -> act on the runtime. A runtime failure rolls
+the store back, so a failed create leaves neither a record nor a workload behind.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+from gateway.auth.principal import Principal
+from gateway.auth.rbac import can_read, can_use_workload_identity, can_write
+from gateway.errors import FieldProblem, Forbidden, InvalidRequest, NotFound
+from gateway.models import (
+    RESERVED_NAMES,
+    AdapterData,
+    AdapterResource,
+    AdapterStatus,
+    ToolData,
+    ToolResource,
+    replica_status_text,
+)
+from gateway.runtimes.base import Runtime, WorkloadKind, WorkloadSpec
+from gateway.services.ssrf import check_url_target
+from gateway.stores.base import MetadataStore, ResourceKind, StoredRecord
+
+log = logging.getLogger(__name__)
+
+DataT = TypeVar("DataT", bound=AdapterData)
+ResourceT = TypeVar("ResourceT", bound=AdapterData)
+
+NO_PERMISSION = "You do not have permission to perform the operation."
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ResourceService(Generic[DataT, ResourceT]):
+    """Create, read, update, delete, status and logs of one kind of resource."""
+
+    def __init__(
+        self,
+        kind: ResourceKind,
+        resource_model: type[ResourceT],
+        store: MetadataStore,
+        runtime: Runtime,
+        workload_identity_roles: list[str],
+        allow_private_urls: bool,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self.kind = kind
+        self._resource_model = resource_model
+        self._store = store
+        self._runtime = runtime
+        self._wi_roles = workload_identity_roles
+        self._allow_private_urls = allow_private_urls
+        self._clock = clock
+
+    # ----- reads -------------------------------------------------------------------------------------
+    async def list(self, principal: Principal) -> list[ResourceT]:
+        resources = [self._load(r) for r in await self._store.list(self.kind)]
+        return [r for r in resources if self._readable(principal, r)]
+
+    async def get(self, principal: Principal, name: str) -> ResourceT:
+        return self._load(await self._readable_record(principal, name))
+
+    async def status(self, principal: Principal, name: str) -> AdapterStatus:
+        await self._readable_record(principal, name)
+        status = await self._runtime.status(name)
+        return AdapterStatus(
+            ready_replicas=status.ready,
+            updated_replicas=status.updated,
+            available_replicas=status.available,
+            image=status.image,
+            replica_status=replica_status_text(status.ready, status.desired),
+        )
+
+    async def logs(self, principal: Principal, name: str, instance: int) -> str:
+        await self._readable_record(principal, name)
+        return await self._runtime.logs(name, instance)
+
+    # ----- writes ------------------------------------------------------------------------------------
+    async def create(self, principal: Principal, data: DataT) -> ResourceT:
+        self._check_reserved(data.name)
+        self._check_workload_identity(principal, data)
+        spec = await self._checked_spec(data)
+        now = self._clock()
+        resource = self._resource_model.model_validate(
+            {**data.model_dump(by_alias=True), "id": data.name, "createdBy": principal.user_id,
+             "createdAt": now, "lastUpdatedAt": now}
+        )
+        record = await self._store.create(self.kind, data.name, _dump(resource))
+        try:
+            await self._runtime.deploy(spec)
+        except BaseException:
+            await self._store.delete(self.kind, data.name, record.version)
+            raise
+        log.info("%s %s created by %s", self.kind, data.name, principal.user_id)
+        return resource
+
+    async def update(self, principal: Principal, name: str, data: DataT) -> ResourceT:
+        if data.name.lower() != name.lower():
+            raise InvalidRequest(
+                f"{self.kind.capitalize()} name in URL and body must match.",
+                [FieldProblem("name", f"must be '{name}', the name in the URL")],
+            )
+        record = await self._existing(name)
+        existing = self._load(record)
+        if not can_write(principal, _created_by(existing)):
+            raise Forbidden(NO_PERMISSION)
+        self._check_workload_identity(principal, data)
+        if data.use_workload_identity != existing.use_workload_identity:
+            raise InvalidRequest(
+                f"UseWorkloadIdentity cannot be changed after creation. Delete and recreate the {self.kind} instead.",
+                [FieldProblem("useWorkloadIdentity", "is immutable after creation")],
+            )
+        spec = await self._checked_spec(data)
+        meta = {k: record.data[k] for k in ("id", "createdBy", "createdAt")}
+        resource = self._resource_model.model_validate(
+            {**data.model_dump(by_alias=True), **meta, "lastUpdatedAt": self._clock()}
+        )
+        updated = await self._store.update(self.kind, name, _dump(resource), record.version)
+        if spec != self._spec(existing):
+            try:
+                await self._runtime.update(spec)
+            except BaseException:
+                await self._store.update(self.kind, name, record.data, updated.version)
+                raise
+        return resource
+
+    async def delete(self, principal: Principal, name: str) -> None:
+        record = await self._existing(name)
+        if not can_write(principal, _created_by(self._load(record))):
+            raise Forbidden(NO_PERMISSION)
+        # The runtime goes first: it is idempotent, so a failure here can simply be retried.
+        await self._runtime.delete(name)
+        await self._store.delete(self.kind, name, record.version)
+        log.info("%s %s deleted by %s", self.kind, name, principal.user_id)
+
+    # ----- helpers -----------------------------------------------------------------------------------
+    async def records(self) -> list[ResourceT]:
+        """Every record, unfiltered: for start-up reconciliation and the tool catalog only."""
+        return [self._load(r) for r in await self._store.list(self.kind)]
+
+    def spec_for(self, resource: ResourceT) -> WorkloadSpec:
+        return self._spec(resource)
+
+    def _spec(self, data: AdapterData) -> WorkloadSpec:
+        port, path = 8000, "/mcp"
+        if isinstance(data, ToolData):
+            port, path = data.tool_definition.port, data.tool_definition.path
+        return WorkloadSpec(
+            name=data.name,
+            kind=WorkloadKind.TOOL if self.kind == "tool" else WorkloadKind.ADAPTER,
+            replicas=data.replica_count,
+            image_name=data.image_name,
+            image_version=data.image_version,
+            command=data.command,
+            args=tuple(data.args),
+            transport=data.effective_transport,
+            url=data.url,
+            env=dict(data.environment_variables),
+            port=port,
+            path=path,
+            use_workload_identity=data.use_workload_identity,
+        )
+
+    async def _checked_spec(self, data: AdapterData) -> WorkloadSpec:
+        if data.url is not None and not self._allow_private_urls:
+            await check_url_target(data.url)
+        spec = self._spec(data)
+        self._runtime.validate(spec)
+        return spec
+
+    def _check_reserved(self, name: str) -> None:
+        if name in RESERVED_NAMES:
+            message = f"The name '{name}' is reserved by the gateway."
+            raise InvalidRequest(message, [FieldProblem("name", message)])
+
+    def _check_workload_identity(self, principal: Principal, data: AdapterData) -> None:
+        if data.use_workload_identity and not can_use_workload_identity(principal, self._wi_roles):
+            raise Forbidden("You are not allowed to request useWorkloadIdentity.")
+
+    async def _existing(self, name: str) -> StoredRecord:
+        record = await self._store.get(self.kind, name)
+        if record is None:
+            raise NotFound(f"The {self.kind} '{name}' does not exist.")
+        return record
+
+    async def _readable_record(self, principal: Principal, name: str) -> StoredRecord:
+        record = await self._existing(name)
+        if not self._readable(principal, self._load(record)):
+            raise Forbidden(NO_PERMISSION)
+        return record
+
+    def _readable(self, principal: Principal, resource: ResourceT) -> bool:
+        return can_read(principal, _created_by(resource), resource.required_roles)
+
+    def _load(self, record: StoredRecord) -> ResourceT:
+        return self._resource_model.model_validate(record.data)
+
+
+def _created_by(resource: AdapterData) -> str | None:
+    return getattr(resource, "created_by", None)
+
+
+def _dump(resource: AdapterData) -> dict[str, Any]:
+    return resource.model_dump(mode="json", by_alias=True)
+
+
+AdapterService = ResourceService[AdapterData, AdapterResource]
+ToolService = ResourceService[ToolData, ToolResource]
+

@@ -1,0 +1,201 @@
+"""Gateway settings: one pydantic group per seam, read from ``MCPGW_*`` environment variables.
+
+Nested groups use ``__`` (``MCPGW_STORE__KIND=sqlite``, ``MCPGW_RUNTIME__KUBERNETES__NAMESPACE=adapter``).
+Lists are JSON (``MCPGW_PROXY__ALLOWED_ORIGINS='["https://portal.example.com"]'``).
+Every cross-field rule lives in :meth:`GatewaySettings.check_consistency` so a bad combination fails at
+start-up with a message that names the variable to set.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
+
+def is_loopback_host(host: str) -> bool:
+    """True when ``host`` only accepts connections from this machine."""
+    if host in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class ServerSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    data_dir: Path = Path(".mcp-gateway")
+    environment: Literal["development", "production"] = "development"
+    public_url: str | None = None
+    """Externally visible base URL (``https://gw.example.com``); defaults to the request's own origin."""
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    """Largest control-plane request body accepted (413 above it)."""
+
+
+class CosmosSettings(BaseModel):
+    endpoint: str | None = None
+    key: SecretStr | None = None
+    """Account key for development and the emulator; empty means DefaultAzureCredential."""
+    database: str = "mcpgateway"
+    adapters_container: str = "adapters"
+    tools_container: str = "tools"
+    sessions_container: str = "sessions"
+    create_if_missing: bool = True
+    verify_tls: bool = True
+
+
+class StoreSettings(BaseModel):
+    kind: Literal["memory", "sqlite", "cosmos"] = "sqlite"
+    sqlite_path: Path | None = None
+    """Defaults to ``<data_dir>/gateway.db``."""
+
+
+class SessionSettings(BaseModel):
+    kind: Literal["memory", "redis", "cosmos"] = "memory"
+    redis_url: SecretStr | None = None
+    key_prefix: str = "mcpgw"
+    idle_timeout_seconds: int = Field(default=3600, ge=1)
+    max_lifetime_seconds: int = Field(default=86_400, ge=1)
+    max_sessions: int = Field(default=100_000, ge=1)
+
+
+class LocalRuntimeSettings(BaseModel):
+    ready_timeout_seconds: float = Field(default=60.0, gt=0)
+    health_interval_seconds: float = Field(default=1.0, gt=0)
+    max_restart_backoff_seconds: float = Field(default=30.0, gt=0)
+    stop_grace_seconds: float = Field(default=5.0, gt=0)
+    log_lines: int = Field(default=1000, ge=10)
+
+
+class KubernetesRuntimeSettings(BaseModel):
+    namespace: str = "adapter"
+    registry: str = "localhost:5000"
+    kubeconfig: Path | None = None
+    context: str | None = None
+    in_cluster: bool | None = None
+    """None: in-cluster when running in a pod, else the kubeconfig."""
+    bridge_image: str = "mcp-proxy:latest"
+    """Image (under ``registry``) that runs ``command`` adapters through the stdio bridge."""
+    workload_service_account: str = "workload-sa"
+    cluster_domain: str = "cluster.local"
+    container_port: int = 8000
+    cpu_request: str = "250m"
+    memory_request: str = "256Mi"
+    cpu_limit: str = "1"
+    memory_limit: str = "512Mi"
+    ephemeral_storage_limit: str = "2Gi"
+    run_as_user: int = 1100
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    router_name: str = "toolgateway"
+    """The tool router StatefulSet that the infrastructure deploys."""
+
+
+class RuntimeSettings(BaseModel):
+    kind: Literal["local", "kubernetes"] = "local"
+    local: LocalRuntimeSettings = LocalRuntimeSettings()
+    kubernetes: KubernetesRuntimeSettings = KubernetesRuntimeSettings()
+
+
+class AuthSettings(BaseModel):
+    mode: Literal["dev", "entra", "oidc"] = "dev"
+    force_dev: bool = False
+    """Allow dev (header) authentication on a non-loopback bind. Never on the internet."""
+    tenant_id: str | None = None
+    client_id: str | None = None
+    issuer: str | None = None
+    audience: list[str] = Field(default_factory=list)
+    user_id_claim: str = "oid"
+    """Claim used as the user id; falls back to ``sub`` when absent."""
+    algorithms: list[str] = Field(default_factory=lambda: ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256"])
+    leeway_seconds: int = Field(default=60, ge=0, le=600)
+    jwks_cache_seconds: int = Field(default=3600, ge=1)
+    jwks_refresh_min_interval_seconds: float = Field(default=10.0, ge=0)
+    scopes_supported: list[str] = Field(default_factory=list)
+    workload_identity_roles: list[str] = Field(default_factory=list)
+    """Roles besides ``mcp.admin`` allowed to set ``useWorkloadIdentity``."""
+
+
+class ProxySettings(BaseModel):
+    connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    read_timeout_seconds: float = Field(default=300.0, gt=0)
+    request_body_limit_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    max_connections: int = Field(default=512, ge=1)
+    allowed_origins: list[str] = Field(default_factory=list)
+    """Browser origins accepted on MCP paths besides loopback origins; ``*`` accepts any."""
+    allow_private_urls: bool = False
+    """Let ``url`` adapters and tools target link-local and cloud-metadata addresses (SSRF guard off)."""
+
+
+class RouterSettings(BaseModel):
+    replicas: int = Field(default=1, ge=0, le=16)
+    """Local runtime: how many tool router processes the gateway starts."""
+    secret: SecretStr | None = None
+    """Shared secret sent as ``X-Gateway-Secret`` to the tool router only; generated when unset locally."""
+    call_timeout_seconds: float = Field(default=30.0, gt=0)
+
+
+class GatewaySettings(BaseSettings):
+    """All gateway configuration. ``create_app`` takes one of these; nothing else reads the environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MCPGW_", env_nested_delimiter="__", extra="ignore", validate_default=True
+    )
+
+    server: ServerSettings = ServerSettings()
+    store: StoreSettings = StoreSettings()
+    cosmos: CosmosSettings = CosmosSettings()
+    sessions: SessionSettings = SessionSettings()
+    runtime: RuntimeSettings = RuntimeSettings()
+    auth: AuthSettings = AuthSettings()
+    proxy: ProxySettings = ProxySettings()
+    router: RouterSettings = RouterSettings()
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.store.sqlite_path or self.server.data_dir / "gateway.db"
+
+    @property
+    def dev_auth_allowed(self) -> bool:
+        return self.auth.mode == "dev" and (is_loopback_host(self.server.host) or self.auth.force_dev)
+
+    @model_validator(mode="after")
+    def check_consistency(self) -> GatewaySettings:
+        problems = list(_consistency_problems(self))
+        if problems:
+            raise ValueError("invalid gateway configuration:\n  - " + "\n  - ".join(problems))
+        return self
+
+
+def _consistency_problems(s: GatewaySettings) -> list[str]:
+    problems: list[str] = []
+    if s.auth.mode == "dev" and not is_loopback_host(s.server.host) and not s.auth.force_dev:
+        problems.append(
+            f"development authentication trusts X-Dev-* headers, so it only runs on a loopback bind "
+            f"(MCPGW_SERVER__HOST={s.server.host}). Set MCPGW_AUTH__MODE=entra or oidc, or "
+            "MCPGW_AUTH__FORCE_DEV=true if you really want header identities on this address."
+        )
+    if s.server.environment == "production" and s.auth.mode == "dev" and not s.auth.force_dev:
+        problems.append("production needs token authentication: set MCPGW_AUTH__MODE=entra or oidc.")
+    if s.auth.mode == "entra" and not (s.auth.tenant_id and s.auth.client_id):
+        problems.append("MCPGW_AUTH__MODE=entra needs MCPGW_AUTH__TENANT_ID and MCPGW_AUTH__CLIENT_ID.")
+    if s.auth.mode == "oidc" and not (s.auth.issuer and s.auth.audience):
+        problems.append('MCPGW_AUTH__MODE=oidc needs MCPGW_AUTH__ISSUER and MCPGW_AUTH__AUDIENCE (JSON list).')
+    if "none" in {a.lower() for a in s.auth.algorithms} or any(a.upper().startswith("HS") for a in s.auth.algorithms):
+        problems.append("MCPGW_AUTH__ALGORITHMS may not contain 'none' or HMAC algorithms (tokens are signed by the issuer's public keys).")
+    needs_cosmos = s.store.kind == "cosmos" or s.sessions.kind == "cosmos"
+    if needs_cosmos and not s.cosmos.endpoint:
+        problems.append("a Cosmos store needs MCPGW_COSMOS__ENDPOINT (https://<account>.documents.azure.com:443/).")
+    if s.sessions.kind == "redis" and s.sessions.redis_url is None:
+        problems.append("MCPGW_SESSIONS__KIND=redis needs MCPGW_SESSIONS__REDIS_URL (redis://host:6379/0).")
+    if s.server.environment == "production" and s.router.secret is None:
+        problems.append("production needs MCPGW_ROUTER__SECRET, the secret shared with the tool router.")
+    if s.sessions.max_lifetime_seconds < s.sessions.idle_timeout_seconds:
+        problems.append("MCPGW_SESSIONS__MAX_LIFETIME_SECONDS must be at least MCPGW_SESSIONS__IDLE_TIMEOUT_SECONDS.")
+    return problems

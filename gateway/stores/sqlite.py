@@ -1,0 +1,173 @@
+"""SQLite metadata store: the embedded default, one file in the data directory.
+
+WAL journaling lets readers run beside a writer; every write is one ``BEGIN IMMEDIATE`` transaction, so
+a crash leaves the old or the new record and concurrent writers (threads or processes) serialize instead
+of losing updates. The schema version lives in ``PRAGMA user_version`` and is migrated on open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from gateway.errors import BackendError, Conflict, NotFound
+from gateway.stores.base import ResourceKind, StoredRecord
+
+SCHEMA_VERSION = 1
+_MIGRATIONS: dict[int, str] = {
+    1: """
+        CREATE TABLE resources (
+            name    TEXT PRIMARY KEY,
+            kind    TEXT NOT NULL CHECK (kind IN ('adapter', 'tool')),
+            data    TEXT NOT NULL,
+            version TEXT NOT NULL
+        );
+        CREATE INDEX resources_by_kind ON resources (kind, name);
+    """,
+}
+
+T = TypeVar("T")
+
+
+class SqliteMetadataStore:
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    async def open(self) -> None:
+        await asyncio.to_thread(self._open_sync)
+
+    def _open_sync(self) -> None:
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self._path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._migrate(conn)
+        except (sqlite3.Error, OSError) as exc:
+            raise BackendError(f"cannot open the SQLite store at {self._path}: {exc}") from exc
+        self._conn = conn
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            current = conn.execute("PRAGMA user_version").fetchone()[0]
+            if current > SCHEMA_VERSION:
+                raise BackendError(
+                    f"the SQLite store has schema version {current}, newer than this gateway's "
+                    f"{SCHEMA_VERSION}; upgrade the gateway or use another MCPGW_STORE__SQLITE_PATH."
+                )
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                for statement in filter(str.strip, _MIGRATIONS[version].split(";")):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version={version}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await asyncio.to_thread(conn.close)
+
+    async def check(self) -> None:
+        await self._run(lambda c: c.execute("SELECT 1").fetchone())
+
+    async def get(self, kind: ResourceKind, name: str) -> StoredRecord | None:
+        row = await self._run(
+            lambda c: c.execute(
+                "SELECT kind, name, data, version FROM resources WHERE name = ? AND kind = ?", (name, kind)
+            ).fetchone()
+        )
+        return _record(row) if row else None
+
+    async def list(self, kind: ResourceKind) -> list[StoredRecord]:
+        rows = await self._run(
+            lambda c: c.execute(
+                "SELECT kind, name, data, version FROM resources WHERE kind = ? ORDER BY name", (kind,)
+            ).fetchall()
+        )
+        return [_record(row) for row in rows]
+
+    async def create(self, kind: ResourceKind, name: str, data: dict[str, Any]) -> StoredRecord:
+        version = uuid.uuid4().hex
+
+        def insert(conn: sqlite3.Connection) -> None:
+            existing = conn.execute("SELECT kind FROM resources WHERE name = ?", (name,)).fetchone()
+            if existing:
+                raise Conflict(f"The name '{name}' is already used by an {existing[0]}.")
+            conn.execute(
+                "INSERT INTO resources (name, kind, data, version) VALUES (?, ?, ?, ?)",
+                (name, kind, json.dumps(data), version),
+            )
+
+        await self._write(insert)
+        return StoredRecord(kind, name, data, version)
+
+    async def update(
+        self, kind: ResourceKind, name: str, data: dict[str, Any], expected_version: str
+    ) -> StoredRecord:
+        version = uuid.uuid4().hex
+
+        def replace(conn: sqlite3.Connection) -> None:
+            _check_version(conn, kind, name, expected_version)
+            conn.execute(
+                "UPDATE resources SET data = ?, version = ? WHERE name = ?", (json.dumps(data), version, name)
+            )
+
+        await self._write(replace)
+        return StoredRecord(kind, name, data, version)
+
+    async def delete(self, kind: ResourceKind, name: str, expected_version: str | None = None) -> None:
+        def remove(conn: sqlite3.Connection) -> None:
+            _check_version(conn, kind, name, expected_version)
+            conn.execute("DELETE FROM resources WHERE name = ?", (name,))
+
+        await self._write(remove)
+
+    async def _write(self, change: Callable[[sqlite3.Connection], None]) -> None:
+        def transaction(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                change(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+        await self._run(transaction)
+
+    async def _run(self, operation: Callable[[sqlite3.Connection], T]) -> T:
+        def locked() -> T:
+            with self._lock:
+                if self._conn is None:
+                    raise BackendError("the SQLite store is not open")
+                try:
+                    return operation(self._conn)
+                except sqlite3.Error as exc:
+                    raise BackendError(f"SQLite store error at {self._path}: {exc}") from exc
+
+        return await asyncio.to_thread(locked)
+
+
+def _check_version(conn: sqlite3.Connection, kind: ResourceKind, name: str, expected: str | None) -> None:
+    row = conn.execute("SELECT version FROM resources WHERE name = ? AND kind = ?", (name, kind)).fetchone()
+    if row is None:
+        raise NotFound(f"The {kind} '{name}' does not exist.")
+    if expected is not None and row[0] != expected:
+        raise Conflict(f"The {kind} '{name}' was changed by someone else; re-read it and retry.")
+
+
+def _record(row: tuple[str, str, str, str]) -> StoredRecord:
+    kind, name, data, version = row
+    return StoredRecord(kind, name, json.loads(data), version)  # type: ignore[arg-type]

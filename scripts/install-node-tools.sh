@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Node tools the tests use into .cache/node-tools (idempotent, pinned versions):
+# Node 22 (the conformance suite needs it), the MCP conformance suite, the MCP Inspector CLI and the
+# Cosmos DB emulator. Prints the directory on success.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+dir="${MCPGW_NODE_TOOLS:-$root/.cache/node-tools}"
+mkdir -p "$dir"
+cd "$dir"
+if [ ! -f package.json ]; then
+  cat > package.json <<'JSON'
+{
+  "name": "mcp-gateway-test-tools",
+  "private": true,
+  "dependencies": {
+    "node": "22",
+    "@modelcontextprotocol/conformance": "0.1.16",
+    "conformance-alpha": "npm:@modelcontextprotocol/conformance@0.2.0-alpha.12",
+    "@modelcontextprotocol/inspector": "2.12.0",
+    "@vercel/cosmosdb-server": "1.0.1"
+  }
+}
+JSON
+fi
+stamp="$dir/.installed-$(sha256sum package.json | cut -c1-12)"
+if [ ! -f "$stamp" ]; then
+  echo "installing Node test tools into $dir (one time, ~1 min)" >&2
+  npm install --no-audit --no-fund --loglevel=error >&2
+  touch "$stamp"
+fi
+echo "$dir"
