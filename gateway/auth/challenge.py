@@ -6,15 +6,26 @@ WELL_KNOWN_PRM = "/.well-known/oauth-protected-resource"
 
 
 def resource_metadata_url(base_url: str, path: str) -> str:
-    """The path-suffixed metadata URL for ``path`` (RFC 9728 §3.1), e.g. ``…/oauth-protected-resource/mcp``."""
+    """The path-suffixed metadata URL for ``path`` (RFC 9728 §3.1): ``…/oauth-protected-resource/mcp``."""
     suffix = "" if path in ("", "/") else "/" + path.lstrip("/")
     return f"{base_url.rstrip('/')}{WELL_KNOWN_PRM}{suffix}"
 
 
-def challenge_header(base_url: str, path: str, error_code: str | None = None, description: str | None = None) -> str:
-    parts = [f'resource_metadata="{resource_metadata_url(base_url, path)}"']
+def _quoted(value: str) -> str:
+    # A quoted-string may not contain a bare quote or backslash (RFC 9110 §5.6.4); descriptions are prose.
+    return '"' + value.replace("\\", "/").replace('"', "'") + '"'
+
+
+def challenge_header(
+    base_url: str, path: str, error_code: str | None = None, description: str | None = None
+) -> str:
+    """``Bearer resource_metadata="…"`` plus ``error`` (RFC 6750 §3) when a token was presented and refused.
+
+    RFC 6750 §3.1: a request without any credentials gets no error code, only the pointer to the metadata.
+    """
+    parts = [f"resource_metadata={_quoted(resource_metadata_url(base_url, path))}"]
     if error_code:
-        parts.append(f'error="{error_code}"')
+        parts.append(f"error={_quoted(error_code)}")
         if description:
-            parts.append('error_description="{}"'.format(description.replace('"', "'")))
+            parts.append(f"error_description={_quoted(description)}")
     return "Bearer " + ", ".join(parts)

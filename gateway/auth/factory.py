@@ -20,6 +20,6 @@ def build_authenticator(settings: GatewaySettings) -> Authenticator:
                 settings.server.host,
             )
         return DevAuthenticator()
-    from gateway.auth.jwt import JwtAuthenticator  # noqa: PLC0415 - only token modes need the JWT stack
+    from gateway.auth.jwt import JwtAuthenticator  # only token modes need the JWT stack
 
     return JwtAuthenticator.from_settings(settings.auth)

@@ -28,7 +28,9 @@ def _problem_response(problem: Problem, headers: dict[str, str] | None = None) -
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    if loc and loc[0] in ("body", "query", "path", "header"):
+        loc = loc[1:]
+    parts = [str(p) for p in loc]
     # Model validators report at the model level; name the body itself then.
     return ".".join(parts) or "body"
 
