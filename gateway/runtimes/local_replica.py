@@ -121,7 +121,7 @@ class Replica:
 
     async def _run_once(self) -> int | None:
         self.port = free_port()
-        env = {**self._env, "PORT": str(self.port), "HOST": "127.0.0.1"}
+        env = {**self._env, "PORT": str(self.port), "HOST": "127.0.0.1", "MCP_REPLICA_ID": self.id}
         guard = [sys.executable, "-m", "gateway.runtimes.guard", str(os.getpid()), "--", *self._argv]
         try:
             self._process = await asyncio.create_subprocess_exec(

@@ -1,0 +1,51 @@
+"""A gateway process with sample adapters, shared by the data-plane tests of one module."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from tests.helpers import MCP_EXAMPLE, PYTHON, SESSION_EXAMPLE, GatewayProcess, wait_for
+
+
+def command_adapter(name: str, script: Path, replicas: int) -> dict[str, object]:
+    return {"name": name, "command": PYTHON, "args": [str(script)], "transport": "streamable-http",
+            "replicaCount": replicas, "requiredRoles": ["mcp.user"]}
+
+
+def wait_healthy(gateway: GatewayProcess, name: str, replicas: int) -> None:
+    client = gateway.client(roles="mcp.admin")
+
+    def ready() -> bool:
+        status = client.get(f"/adapters/{name}/status").json()
+        return bool(status["readyReplicas"] == replicas and status["replicaStatus"] == "Healthy")
+
+    wait_for(ready, timeout=60, what=f"{name} Healthy {replicas}/{replicas}")
+
+
+@pytest.fixture(scope="module")
+def dataplane_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    gateway = GatewayProcess(tmp_path_factory.mktemp("dataplane")).start()
+    admin = gateway.client(user="owner")
+    for name, script, replicas in (("mcp-example", MCP_EXAMPLE, 2), ("sessions", SESSION_EXAMPLE, 3)):
+        assert admin.post("/adapters", json=command_adapter(name, script, replicas)).status_code == 201
+    for name, replicas in (("mcp-example", 2), ("sessions", 3)):
+        wait_healthy(gateway, name, replicas)
+    yield gateway
+    gateway.stop()
+
+
+@contextlib.asynccontextmanager
+async def mcp_client(url: str, user: str = "carol", roles: str = "mcp.user", mode: str = "legacy",
+                     extra_headers: dict[str, str] | None = None) -> AsyncIterator[Client]:
+    """The official SDK client, talking to ``url`` as a dev identity."""
+    headers = {"X-Dev-UserId": user, "X-Dev-Roles": roles, **(extra_headers or {})}
+    http = httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=60))
+    async with http, Client(streamable_http_client(url, http_client=http), mode=mode) as client:  # type: ignore[arg-type]
+        yield client

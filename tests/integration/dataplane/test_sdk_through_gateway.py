@@ -1,0 +1,147 @@
+"""The official MCP SDK client behind the gateway behaves as if it talked to the server directly."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections import Counter
+
+import httpx
+import pytest
+from mcp.shared.exceptions import MCPError
+
+from tests.helpers import GatewayProcess, pid_alive, wait_for
+from tests.integration.dataplane.conftest import mcp_client, wait_healthy
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_the_sdk_client_lists_and_calls_tools_in_both_protocol_eras(
+    dataplane_gateway: GatewayProcess, mode: str
+) -> None:
+    async with mcp_client(f"{dataplane_gateway.url}/adapters/mcp-example/mcp", mode=mode) as client:
+        expected_era = "2025-11-25" if mode == "legacy" else "2026-07-28"
+        assert client.protocol_version == expected_era
+        tools = await client.list_tools()
+        assert [t.name for t in tools.tools] == ["add"]
+        result = await client.call_tool("add", {"a": 2, "b": 40})
+        assert not result.is_error
+        assert result.content[0].text == "42"  # type: ignore[union-attr]
+
+
+async def whoami_calls(url: str, calls: int) -> list[dict[str, object]]:
+    async with mcp_client(url) as client:
+        answers = []
+        for _ in range(calls):
+            result = await client.call_tool("whoami", {})
+            answers.append(dict(result.structured_content or {}))
+        return answers
+
+
+async def test_every_call_of_a_session_lands_on_that_sessions_replica(dataplane_gateway: GatewayProcess) -> None:
+    url = f"{dataplane_gateway.url}/adapters/sessions/mcp"
+    sessions = await asyncio.gather(*(whoami_calls(url, 10) for _ in range(20)))
+    for answers in sessions:
+        assert len({a["replica"] for a in answers}) == 1, answers
+        assert [a["sessionCalls"] for a in answers] == list(range(1, 11))
+    spread = Counter(answers[0]["replica"] for answers in sessions)
+    assert len(spread) == 3, f"new sessions should use every replica, got {spread}"
+
+
+async def test_stateless_requests_are_spread_over_the_replicas(dataplane_gateway: GatewayProcess) -> None:
+    async with mcp_client(f"{dataplane_gateway.url}/adapters/sessions/mcp", mode="auto") as client:
+        assert client.protocol_version == "2026-07-28"
+        replicas = {(await client.call_tool("whoami", {})).structured_content["replica"] for _ in range(30)}  # type: ignore[index]
+    assert len(replicas) >= 2
+
+
+async def test_a_session_whose_replica_died_gets_404_and_the_client_recovers(
+    dataplane_gateway: GatewayProcess,
+) -> None:
+    url = f"{dataplane_gateway.url}/adapters/sessions/mcp"
+    async with mcp_client(url) as client:
+        replica = (await client.call_tool("whoami", {})).structured_content["replica"]  # type: ignore[index]
+        pid = _replica_server_pid(dataplane_gateway, str(replica))
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: not pid_alive(pid), what="the replica to die")
+        with pytest.raises(MCPError, match="Session not found"):
+            await client.call_tool("whoami", {})
+    wait_healthy(dataplane_gateway, "sessions", 3)
+    async with mcp_client(url) as again:
+        assert (await again.call_tool("whoami", {})).structured_content["sessionCalls"] == 1  # type: ignore[index]
+
+
+def _replica_server_pid(gateway: GatewayProcess, replica: str) -> int:
+    from pathlib import Path
+
+    from tests.helpers import descendants
+
+    assert gateway.process is not None
+    for pid in descendants(gateway.process.pid):
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            cmdline = Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
+        except OSError:
+            continue
+        if f"MCP_REPLICA_ID={replica}".encode() in environ and "gateway.runtimes.guard" not in cmdline:
+            return pid
+    raise AssertionError(f"no process for replica {replica}")
+
+
+def _initialize(url: str, user: str) -> str:
+    body = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+    headers = {"X-Dev-UserId": user, "X-Dev-Roles": "mcp.user", "Accept": "application/json, text/event-stream"}
+    response = httpx.post(url, json=body, headers=headers, timeout=30)
+    assert response.status_code == 200
+    return response.headers["mcp-session-id"]
+
+
+@pytest.mark.parametrize("attack", ["other user", "forged id", "malformed id", "other adapter"])
+def test_session_hijack_attempts_get_404_with_a_jsonrpc_error(dataplane_gateway: GatewayProcess, attack: str) -> None:
+    url = f"{dataplane_gateway.url}/adapters/sessions/mcp"
+    session = _initialize(url, "victim")
+    headers = {"X-Dev-UserId": "attacker", "X-Dev-Roles": "mcp.user", "Accept": "application/json, text/event-stream",
+               "Mcp-Session-Id": session, "Mcp-Protocol-Version": "2025-11-25"}
+    target = url
+    if attack == "forged id":
+        headers.update({"X-Dev-UserId": "victim", "Mcp-Session-Id": "0" * 32})
+    elif attack == "malformed id":
+        headers.update({"X-Dev-UserId": "victim", "Mcp-Session-Id": "../" + session})
+    elif attack == "other adapter":
+        headers["X-Dev-UserId"] = "victim"
+        target = f"{dataplane_gateway.url}/adapters/mcp-example/mcp"
+    response = httpx.post(target, json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, headers=headers)
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == -32001
+
+
+def test_the_session_owner_keeps_working_after_hijack_attempts(dataplane_gateway: GatewayProcess) -> None:
+    url = f"{dataplane_gateway.url}/adapters/sessions/mcp"
+    session = _initialize(url, "owner2")
+    headers = {"X-Dev-UserId": "owner2", "X-Dev-Roles": "mcp.user", "Accept": "application/json, text/event-stream",
+               "Mcp-Session-Id": session, "Mcp-Protocol-Version": "2025-11-25"}
+    httpx.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=headers)
+    response = httpx.post(url, json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, headers=headers)
+    assert response.status_code == 200 and "whoami" in response.text
+    deleted = httpx.delete(url, headers=headers)
+    assert deleted.status_code in (200, 204)
+    after = httpx.post(url, json={"jsonrpc": "2.0", "id": 3, "method": "tools/list"}, headers=headers)
+    assert after.status_code == 404
+
+
+def test_access_is_checked_on_every_request(dataplane_gateway: GatewayProcess) -> None:
+    url = f"{dataplane_gateway.url}/adapters/sessions/mcp"
+    response = httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+                          headers={"X-Dev-UserId": "stranger", "X-Dev-Roles": "mcp.other"})
+    assert response.status_code == 403
+    missing = httpx.post(f"{dataplane_gateway.url}/adapters/nope/mcp", json={}, headers={"X-Dev-UserId": "x"})
+    assert missing.status_code == 404 and missing.json()["jsonrpc"] == "2.0"
+
+
+def test_a_foreign_browser_origin_is_refused(dataplane_gateway: GatewayProcess) -> None:
+    response = httpx.post(f"{dataplane_gateway.url}/adapters/mcp-example/mcp", json={},
+                          headers={"Origin": "http://evil.example.com", "X-Dev-Roles": "mcp.admin"})
+    assert response.status_code == 403
