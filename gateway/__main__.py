@@ -42,10 +42,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mcp-gateway: {_describe(exc)}", file=sys.stderr)
         return 2
     app = create_app(settings)
-    print(f"MCP Gateway {__version__} on http://{settings.server.host}:{settings.server.port} "
-          f"(store={settings.store.kind}, runtime={settings.runtime.kind}, auth={settings.auth.mode})", flush=True)
-    uvicorn.run(app, host=settings.server.host, port=settings.server.port, log_level=args.log_level.lower(),
-                timeout_graceful_shutdown=10)
+    print(
+        f"MCP Gateway {__version__} on http://{settings.server.host}:{settings.server.port} "
+        f"(store={settings.store.kind}, runtime={settings.runtime.kind}, auth={settings.auth.mode})",
+        flush=True,
+    )
+    uvicorn.run(
+        app,
+        host=settings.server.host,
+        port=settings.server.port,
+        log_level=args.log_level.lower(),
+        timeout_graceful_shutdown=10,
+    )
     return 0
 
 

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from gateway import __version__
 from gateway.auth.factory import build_authenticator
 from gateway.context import GatewayContext
-from gateway.control import health, internal
+from gateway.control import health, internal, wellknown
 from gateway.control.problems import install_problem_handlers
 from gateway.control.resources import resource_router
 from gateway.errors import GatewayError
@@ -37,8 +37,12 @@ def build_context(settings: GatewaySettings) -> GatewayContext:
     store = build_metadata_store(settings)
     runtime = build_runtime(settings)
     wi_roles, private_ok = settings.auth.workload_identity_roles, settings.proxy.allow_private_urls
-    adapters = ResourceService("adapter", AdapterResource, store, runtime, wi_roles, private_ok)
-    tools = ResourceService("tool", ToolResource, store, runtime, wi_roles, private_ok)
+    adapters: ResourceService[AdapterData, AdapterResource] = ResourceService(
+        "adapter", AdapterResource, store, runtime, wi_roles, private_ok
+    )
+    tools: ResourceService[ToolData, ToolResource] = ResourceService(
+        "tool", ToolResource, store, runtime, wi_roles, private_ok
+    )
     secret = settings.router.secret.get_secret_value() if settings.router.secret else secrets.token_urlsafe(32)
     return GatewayContext(
         settings=settings,
@@ -58,14 +62,15 @@ async def _reconcile(ctx: GatewayContext) -> None:
     register = getattr(ctx.runtime, "register", None)
     if register is None:
         return
-    for service in (ctx.adapters, ctx.tools):
-        for resource in await service.records():
-            try:
-                await register(service.spec_for(resource))
-            except GatewayError as exc:
-                log.warning("could not start %s %s: %s", service.kind, resource.name, exc.detail)
+    specs = [ctx.adapters.spec_for(a) for a in await ctx.adapters.records()]
+    specs += [ctx.tools.spec_for(t) for t in await ctx.tools.records()]
     if ctx.settings.runtime.kind == "local" and ctx.settings.router.replicas > 0:
-        await register(local_router_spec(ctx.settings, ctx.router_secret))
+        specs.append(local_router_spec(ctx.settings, ctx.router_secret))
+    for spec in specs:
+        try:
+            await register(spec)
+        except GatewayError as exc:
+            log.warning("could not start %s %s: %s", spec.kind, spec.name, exc.detail)
 
 
 @asynccontextmanager
@@ -94,6 +99,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(resource_router("/adapters", "adapter", AdapterData, AdapterResource, "adapters"))
     app.include_router(resource_router("/tools", "tool", ToolData, ToolResource, "tools"))
     app.include_router(internal.router)
+    app.include_router(wellknown.router)
     install_mcp_routes(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.server.max_body_bytes, skip=is_mcp_path)
     return app

@@ -41,8 +41,7 @@ def check_name(value: str) -> str:
         raise ValueError(f"Name must be at most {MAX_NAME_LENGTH} characters (Kubernetes object names).")
     if not NAME_RE.match(value):
         raise ValueError(
-            "Name must contain only lowercase letters, numbers and dashes, start with a letter "
-            "and not end with a dash."
+            "Name must contain only lowercase letters, numbers and dashes, start with a letter and not end with a dash."
         )
     return value
 

@@ -108,16 +108,23 @@ class AuthSettings(BaseModel):
     force_dev: bool = False
     """Allow dev (header) authentication on a non-loopback bind. Never on the internet."""
     tenant_id: str | None = None
+    """Entra: the directory (tenant) GUID; the issuer is ``https://login.microsoftonline.com/{tenant}/v2.0``."""
     client_id: str | None = None
+    """Entra: the gateway's application (client) id; tokens for ``api://{id}`` or ``{id}`` are accepted."""
     issuer: str | None = None
+    """OIDC: the issuer (keys found by discovery). Entra: overrides the public-cloud issuer."""
     audience: list[str] = Field(default_factory=list)
+    """Accepted ``aud`` values (OIDC: required; Entra: added to the two derived from ``client_id``)."""
     user_id_claim: str = "oid"
     """Claim used as the user id; falls back to ``sub`` when absent."""
     algorithms: list[str] = Field(default_factory=lambda: ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256"])
     leeway_seconds: int = Field(default=60, ge=0, le=600)
+    """Clock skew tolerated on ``exp`` and ``nbf``."""
     jwks_cache_seconds: int = Field(default=3600, ge=1)
     jwks_refresh_min_interval_seconds: float = Field(default=10.0, ge=0)
+    """An unknown key id refreshes the issuer's keys at most this often (key rotation without restart)."""
     scopes_supported: list[str] = Field(default_factory=list)
+    """Advertised in the RFC 9728 metadata; Entra default ``api://{clientId}/.default``."""
     workload_identity_roles: list[str] = Field(default_factory=list)
     """Roles besides ``mcp.admin`` allowed to set ``useWorkloadIdentity``."""
 
@@ -173,6 +180,13 @@ class GatewaySettings(BaseSettings):
         return self
 
 
+def _is_trusted_issuer_url(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(parts.hostname or ""))
+
+
 def _consistency_problems(s: GatewaySettings) -> list[str]:
     problems: list[str] = []
     if s.auth.mode == "dev" and not is_loopback_host(s.server.host) and not s.auth.force_dev:
@@ -186,9 +200,17 @@ def _consistency_problems(s: GatewaySettings) -> list[str]:
     if s.auth.mode == "entra" and not (s.auth.tenant_id and s.auth.client_id):
         problems.append("MCPGW_AUTH__MODE=entra needs MCPGW_AUTH__TENANT_ID and MCPGW_AUTH__CLIENT_ID.")
     if s.auth.mode == "oidc" and not (s.auth.issuer and s.auth.audience):
-        problems.append('MCPGW_AUTH__MODE=oidc needs MCPGW_AUTH__ISSUER and MCPGW_AUTH__AUDIENCE (JSON list).')
-    if "none" in {a.lower() for a in s.auth.algorithms} or any(a.upper().startswith("HS") for a in s.auth.algorithms):
-        problems.append("MCPGW_AUTH__ALGORITHMS may not contain 'none' or HMAC algorithms (tokens are signed by the issuer's public keys).")
+        problems.append("MCPGW_AUTH__MODE=oidc needs MCPGW_AUTH__ISSUER and MCPGW_AUTH__AUDIENCE (a JSON list).")
+    if s.auth.mode != "dev" and s.auth.issuer and not _is_trusted_issuer_url(s.auth.issuer):
+        problems.append(
+            "MCPGW_AUTH__ISSUER must be an https:// URL (plain http only for an issuer on loopback), "
+            "because the signing keys are fetched from it."
+        )
+    if any(a.lower() == "none" or a.upper().startswith("HS") for a in s.auth.algorithms):
+        problems.append(
+            "MCPGW_AUTH__ALGORITHMS may not contain 'none' or HMAC algorithms "
+            "(tokens are signed by the issuer's public keys)."
+        )
     needs_cosmos = s.store.kind == "cosmos" or s.sessions.kind == "cosmos"
     if needs_cosmos and not s.cosmos.endpoint:
         problems.append("a Cosmos store needs MCPGW_COSMOS__ENDPOINT (https://<account>.documents.azure.com:443/).")

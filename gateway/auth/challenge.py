@@ -16,9 +16,7 @@ def _quoted(value: str) -> str:
     return '"' + value.replace("\\", "/").replace('"', "'") + '"'
 
 
-def challenge_header(
-    base_url: str, path: str, error_code: str | None = None, description: str | None = None
-) -> str:
+def challenge_header(base_url: str, path: str, error_code: str | None = None, description: str | None = None) -> str:
     """``Bearer resource_metadata="…"`` plus ``error`` (RFC 6750 §3) when a token was presented and refused.
 
     RFC 6750 §3.1: a request without any credentials gets no error code, only the pointer to the metadata.

@@ -23,8 +23,7 @@ log = logging.getLogger(__name__)
 
 
 def _problem_response(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(problem.to_json(), status_code=problem.status, media_type=PROBLEM_CONTENT_TYPE,
-                        headers=headers)
+    return JSONResponse(problem.to_json(), status_code=problem.status, media_type=PROBLEM_CONTENT_TYPE, headers=headers)
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:
@@ -52,7 +51,9 @@ def field_problems(errors: list[dict[str, Any]]) -> list[FieldProblem]:
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     problems = field_problems(list(exc.errors()))
-    error = InvalidRequest("One or more fields are invalid: " + "; ".join(f"{p.field} {p.message}" for p in problems)[:2000], problems)
+    error = InvalidRequest(
+        "One or more fields are invalid: " + "; ".join(f"{p.field} {p.message}" for p in problems)[:2000], problems
+    )
     return _problem_response(Problem(400, error.title, error.detail, problems, request.url.path))
 
 
@@ -60,22 +61,26 @@ async def _on_gateway_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, GatewayError)
     if exc.status >= 500:
         log.warning("%s %s failed: %s", request.method, request.url.path, exc.detail)
-    return JSONResponse(problem_body(exc, request.url.path), status_code=exc.status,
-                        media_type=PROBLEM_CONTENT_TYPE, headers=exc.headers or None)
+    return JSONResponse(
+        problem_body(exc, request.url.path),
+        status_code=exc.status,
+        media_type=PROBLEM_CONTENT_TYPE,
+        headers=exc.headers or None,
+    )
 
 
 async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else "Request failed"
-    return _problem_response(Problem(exc.status_code, detail, detail, [], request.url.path),
-                             dict(exc.headers or {}))
+    return _problem_response(Problem(exc.status_code, detail, detail, [], request.url.path), dict(exc.headers or {}))
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     # Never a stack trace on the wire: log it, answer a generic problem.
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return _problem_response(Problem(500, "Internal error", "The gateway hit an unexpected error; see its logs.",
-                                     [], request.url.path))
+    return _problem_response(
+        Problem(500, "Internal error", "The gateway hit an unexpected error; see its logs.", [], request.url.path)
+    )
 
 
 def install_problem_handlers(app: FastAPI) -> None:

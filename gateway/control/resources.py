@@ -35,17 +35,22 @@ def resource_router(
         svc: ResourceService[Any, Any] = getattr(request.app.state.ctx, service_attr)
         return svc
 
-    @router.post("", status_code=status.HTTP_201_CREATED, response_model=resource_model,
-                 summary=f"Create and deploy a {kind}")
+    @router.post(
+        "", status_code=status.HTTP_201_CREATED, response_model=resource_model, summary=f"Create and deploy a {kind}"
+    )
     async def create(
-        request: Request, response: Response, principal: CurrentPrincipal,
+        request: Request,
+        response: Response,
+        principal: CurrentPrincipal,
         data: Annotated[data_model, Body()],  # type: ignore[valid-type]
     ) -> Any:
         created = await service(request).create(principal, data)
         response.headers["Location"] = f"{prefix}/{created.name}"
         return created
 
-    @router.get("", response_model=list[resource_model], summary=f"List the {kind}s you may read")
+    list_model: Any = list[resource_model]  # type: ignore[valid-type]
+
+    @router.get("", response_model=list_model, summary=f"List the {kind}s you may read")
     async def list_all(request: Request, principal: CurrentPrincipal) -> Any:
         return await service(request).list(principal)
 
@@ -55,7 +60,9 @@ def resource_router(
 
     @router.put("/{name}", response_model=resource_model, summary=f"Replace a {kind} (rolling update)")
     async def update(
-        request: Request, name: str, principal: CurrentPrincipal,
+        request: Request,
+        name: str,
+        principal: CurrentPrincipal,
         data: Annotated[data_model, Body()],  # type: ignore[valid-type]
     ) -> Any:
         return await service(request).update(principal, name, data)
@@ -69,10 +76,11 @@ def resource_router(
     async def get_status(request: Request, name: str, principal: CurrentPrincipal) -> Any:
         return await service(request).status(principal, name)
 
-    @router.get("/{name}/logs", response_class=PlainTextResponse,
-                summary=f"Last 1000 log lines of one {kind} instance")
+    @router.get("/{name}/logs", response_class=PlainTextResponse, summary=f"Last 1000 log lines of one {kind} instance")
     async def logs(
-        request: Request, name: str, principal: CurrentPrincipal,
+        request: Request,
+        name: str,
+        principal: CurrentPrincipal,
         instance: Annotated[int, Query(ge=0, le=1000, description="Replica ordinal")] = 0,
     ) -> PlainTextResponse:
         return PlainTextResponse(await service(request).logs(principal, name, instance))

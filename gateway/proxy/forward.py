@@ -86,10 +86,12 @@ async def forward(
     content = body.stream() if request.has_body else None
     if not request.has_body:
         await body.drain()
-    timeout = httpx.Timeout(client.timeout.connect, read=request.read_timeout, write=client.timeout.write,
-                            pool=client.timeout.pool)
-    upstream_request = client.build_request(request.method, request.url, headers=request.headers,
-                                            content=content, timeout=timeout)
+    timeout = httpx.Timeout(
+        client.timeout.connect, read=request.read_timeout, write=client.timeout.write, pool=client.timeout.pool
+    )
+    upstream_request = client.build_request(
+        request.method, request.url, headers=request.headers, content=content, timeout=timeout
+    )
     response = await client.send(upstream_request, stream=True)
     try:
         headers = await on_response(response)
@@ -116,7 +118,8 @@ async def _relay_until_disconnect(response: httpx.Response, body: RequestBody, s
         for task in (relay_task, watch_task):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-    if relay_task in done and not relay_task.cancelled() and (exc := relay_task.exception()) is not None:
-        # The upstream broke mid-stream; the client sees a truncated stream, which MCP clients handle.
-        if not isinstance(exc, httpx.HTTPError | OSError):
-            raise exc
+    failure = relay_task.exception() if relay_task in done and not relay_task.cancelled() else None
+    # An upstream that breaks mid-stream leaves the client a truncated stream, which MCP clients handle;
+    # anything else is a bug and must surface.
+    if failure is not None and not isinstance(failure, httpx.HTTPError | OSError):
+        raise failure

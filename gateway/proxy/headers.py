@@ -6,18 +6,51 @@ from gateway.auth.principal import Principal
 
 # Hop-by-hop headers (RFC 9110 §7.6.1) plus everything that identifies the caller to the gateway:
 # credentials and identities are the gateway's business, never an adapter's.
-_DROPPED_REQUEST_HEADERS = frozenset({
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te",
-    "trailer", "transfer-encoding", "upgrade", "host", "authorization", "cookie", "origin", "forwarded",
-    "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-gateway-secret", "x-real-ip",
-})
+_DROPPED_REQUEST_HEADERS = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "authorization",
+        "cookie",
+        "origin",
+        "forwarded",
+        "x-forwarded-for",
+        "x-forwarded-host",
+        "x-forwarded-proto",
+        "x-gateway-secret",
+        "x-real-ip",
+    }
+)
 _DROPPED_REQUEST_PREFIXES = ("x-mcp-", "x-dev-")
 
-ALLOWED_RESPONSE_HEADERS = frozenset({
-    "content-type", "content-length", "content-encoding", "content-language", "content-range", "cache-control",
-    "etag", "last-modified", "accept-ranges", "vary", "retry-after", "x-request-id", "x-correlation-id",
-    "mcp-session-id", "mcp-protocol-version", "allow",
-})
+ALLOWED_RESPONSE_HEADERS = frozenset(
+    {
+        "content-type",
+        "content-length",
+        "content-encoding",
+        "content-language",
+        "content-range",
+        "cache-control",
+        "etag",
+        "last-modified",
+        "accept-ranges",
+        "vary",
+        "retry-after",
+        "x-request-id",
+        "x-correlation-id",
+        "mcp-session-id",
+        "mcp-protocol-version",
+        "allow",
+    }
+)
 
 
 def upstream_request_headers(

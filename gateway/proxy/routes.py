@@ -20,6 +20,8 @@ def is_mcp_path(path: str) -> bool:
 def install_mcp_routes(app: FastAPI) -> McpProxy:
     proxy = McpProxy(app.state.ctx)
     app.state.mcp_proxy = proxy
-    app.router.routes.append(Route("/adapters/{name}/mcp", endpoint=proxy, methods=MCP_METHODS, include_in_schema=False))
+    app.router.routes.append(
+        Route("/adapters/{name}/mcp", endpoint=proxy, methods=MCP_METHODS, include_in_schema=False)
+    )
     app.router.routes.append(Route("/mcp", endpoint=proxy, methods=MCP_METHODS, include_in_schema=False))
     return proxy

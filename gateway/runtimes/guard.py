@@ -9,6 +9,7 @@ with the command's exit code.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -39,10 +40,8 @@ def _kill_group(child: subprocess.Popen[bytes]) -> None:
         if child.poll() is not None:
             break
         time.sleep(0.05)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(child.pid, signal.SIGKILL)  # stragglers in the group, even if the leader exited
-    except ProcessLookupError:
-        pass
 
 
 def main(argv: list[str]) -> int:
@@ -70,10 +69,8 @@ def main(argv: list[str]) -> int:
     if stopping:
         _kill_group(child)
     code = child.wait()
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(child.pid, signal.SIGKILL)  # whatever the command left behind in its group
-    except (ProcessLookupError, PermissionError):
-        pass
     return code if code >= 0 else 128 - code
 
 

@@ -141,7 +141,9 @@ class LocalRuntime:
             return WorkloadStatus(desired=1, ready=1, updated=1, available=1, image=spec.url)
         ready = sum(1 for r in workload.replicas if r.ready)
         updated = sum(1 for r in workload.replicas if r.generation == workload.generation)
-        return WorkloadStatus(desired=spec.replicas, ready=ready, updated=updated, available=ready, image=_describe(spec))
+        return WorkloadStatus(
+            desired=spec.replicas, ready=ready, updated=updated, available=ready, image=_describe(spec)
+        )
 
     async def logs(self, name: str, instance: int) -> str:
         workload = self._get(name)

@@ -74,8 +74,8 @@ class Replica:
     def start(self) -> None:
         self._supervisor = asyncio.create_task(self._supervise(), name=f"replica {self.id}")
 
-    async def wait_ready(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
+    async def wait_ready(self, within: float) -> bool:
+        deadline = time.monotonic() + within
         while time.monotonic() < deadline and not self._stopping:
             if self.ready:
                 return True

@@ -7,6 +7,7 @@ the store back, so a failed create leaves neither a record nor a workload behind
 
 from __future__ import annotations
 
+import builtins
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -91,8 +92,13 @@ class ResourceService(Generic[DataT, ResourceT]):
         spec = await self._checked_spec(data)
         now = self._clock()
         resource = self._resource_model.model_validate(
-            {**data.model_dump(by_alias=True), "id": data.name, "createdBy": principal.user_id,
-             "createdAt": now, "lastUpdatedAt": now}
+            {
+                **data.model_dump(by_alias=True),
+                "id": data.name,
+                "createdBy": principal.user_id,
+                "createdAt": now,
+                "lastUpdatedAt": now,
+            }
         )
         record = await self._store.create(self.kind, data.name, _dump(resource))
         try:
@@ -143,7 +149,7 @@ class ResourceService(Generic[DataT, ResourceT]):
         log.info("%s %s deleted by %s", self.kind, name, principal.user_id)
 
     # ----- helpers -----------------------------------------------------------------------------------
-    async def records(self) -> list[ResourceT]:
+    async def records(self) -> builtins.list[ResourceT]:
         """Every record, unfiltered: for start-up reconciliation and the tool catalog only."""
         return [self._load(r) for r in await self._store.list(self.kind)]
 
@@ -215,4 +221,3 @@ def _dump(resource: AdapterData) -> dict[str, Any]:
 
 AdapterService = ResourceService[AdapterData, AdapterResource]
 ToolService = ResourceService[ToolData, ToolResource]
-

@@ -52,9 +52,7 @@ class MetadataStore(Protocol):
     async def create(self, kind: ResourceKind, name: str, data: dict[str, Any]) -> StoredRecord:
         """Insert a new record; ``Conflict`` when the name is taken by any kind."""
 
-    async def update(
-        self, kind: ResourceKind, name: str, data: dict[str, Any], expected_version: str
-    ) -> StoredRecord:
+    async def update(self, kind: ResourceKind, name: str, data: dict[str, Any], expected_version: str) -> StoredRecord:
         """Replace a record; ``NotFound`` when missing, ``Conflict`` when ``expected_version`` is stale."""
 
     async def delete(self, kind: ResourceKind, name: str, expected_version: str | None = None) -> None:

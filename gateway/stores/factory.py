@@ -18,7 +18,8 @@ def build_metadata_store(settings: GatewaySettings) -> MetadataStore:
         return SqliteMetadataStore(settings.sqlite_path)
     from gateway.stores.cosmos import CosmosMetadataStore
 
-    return CosmosMetadataStore(settings.cosmos)
+    cosmos: MetadataStore = CosmosMetadataStore(settings.cosmos)
+    return cosmos
 
 
 def build_session_store(settings: GatewaySettings) -> SessionStore:
@@ -30,7 +31,9 @@ def build_session_store(settings: GatewaySettings) -> SessionStore:
     if kind == "redis":
         from gateway.stores.redis import RedisSessionStore
 
-        return RedisSessionStore(settings.sessions)
+        redis_store: SessionStore = RedisSessionStore(settings.sessions)
+        return redis_store
     from gateway.stores.cosmos import CosmosSessionStore
 
-    return CosmosSessionStore(settings.cosmos, settings.sessions)
+    cosmos_sessions: SessionStore = CosmosSessionStore(settings.cosmos, settings.sessions)
+    return cosmos_sessions

@@ -46,9 +46,7 @@ class MemoryMetadataStore:
             self._records[name] = record
             return record
 
-    async def update(
-        self, kind: ResourceKind, name: str, data: dict[str, Any], expected_version: str
-    ) -> StoredRecord:
+    async def update(self, kind: ResourceKind, name: str, data: dict[str, Any], expected_version: str) -> StoredRecord:
         async with self._lock:
             self._current(kind, name, expected_version)
             record = StoredRecord(kind, name, dict(data), uuid.uuid4().hex)

@@ -114,16 +114,12 @@ class SqliteMetadataStore:
         await self._write(insert)
         return StoredRecord(kind, name, data, version)
 
-    async def update(
-        self, kind: ResourceKind, name: str, data: dict[str, Any], expected_version: str
-    ) -> StoredRecord:
+    async def update(self, kind: ResourceKind, name: str, data: dict[str, Any], expected_version: str) -> StoredRecord:
         version = uuid.uuid4().hex
 
         def replace(conn: sqlite3.Connection) -> None:
             _check_version(conn, kind, name, expected_version)
-            conn.execute(
-                "UPDATE resources SET data = ?, version = ? WHERE name = ?", (json.dumps(data), version, name)
-            )
+            conn.execute("UPDATE resources SET data = ?, version = ? WHERE name = ?", (json.dumps(data), version, name))
 
         await self._write(replace)
         return StoredRecord(kind, name, data, version)

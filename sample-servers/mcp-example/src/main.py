@@ -28,8 +28,10 @@ def main() -> None:
     print(f"MCP Example Server listening on http://{host}:{port}/mcp", flush=True)
     sys.stdout.flush()
     # Inside a container the gateway reaches us by pod DNS name, so Host checks are left to the gateway.
-    security = None if host in ("127.0.0.1", "localhost", "::1") else TransportSecuritySettings(
-        enable_dns_rebinding_protection=False
+    security = (
+        None
+        if host in ("127.0.0.1", "localhost", "::1")
+        else TransportSecuritySettings(enable_dns_rebinding_protection=False)
     )
     app.run("streamable-http", host=host, port=port, transport_security=security)
 

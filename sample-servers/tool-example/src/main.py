@@ -28,9 +28,7 @@ def score(payload: dict[str, Any] | None = Body(default=None)) -> JSONResponse:
     if unit not in _TEMPERATURE:
         return JSONResponse({"detail": "Invalid 'unit' value."}, status_code=400)
     print(f"weather requested for {location!r} in {unit}", flush=True)
-    return JSONResponse(
-        {"location": location, "unit": unit, "temperature": _TEMPERATURE[unit], "conditions": "clear"}
-    )
+    return JSONResponse({"location": location, "unit": unit, "temperature": _TEMPERATURE[unit], "conditions": "clear"})
 
 
 @app.get("/healthz")
@@ -39,5 +37,6 @@ def healthz() -> dict[str, str]:
 
 
 if __name__ == "__main__":
-    uvicorn.run(app, host=os.environ.get("HOST", "127.0.0.1"), port=int(os.environ.get("PORT", "8000")),
-                log_level="warning")
+    uvicorn.run(
+        app, host=os.environ.get("HOST", "127.0.0.1"), port=int(os.environ.get("PORT", "8000")), log_level="warning"
+    )

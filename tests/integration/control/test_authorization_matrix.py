@@ -20,7 +20,9 @@ CAN_WRITE = {"creator": True, "other": False, "role-holder": False, "admin": Tru
 
 def body(kind: str, name: str, roles: list[str] | None = None, description: str = "") -> dict[str, object]:
     data: dict[str, object] = {
-        "name": name, "url": "http://127.0.0.1:9/mcp", "requiredRoles": roles if roles is not None else ["mcp.engineer"],
+        "name": name,
+        "url": "http://127.0.0.1:9/mcp",
+        "requiredRoles": roles if roles is not None else ["mcp.engineer"],
         "description": description,
     }
     if kind == "tools":

@@ -19,8 +19,13 @@ async def test_create_answers_201_with_location_and_resource_metadata(app_client
 
 async def test_update_keeps_creator_and_creation_time(app_client: httpx.AsyncClient) -> None:
     created = (await app_client.post("/tools", json=body("tools", "t1"), headers=CREATOR)).json()
-    updated = (await app_client.put("/tools/t1", json=body("tools", "t1", description="new"),
-                                    headers={"X-Dev-UserId": "root", "X-Dev-Roles": "mcp.admin"})).json()
+    updated = (
+        await app_client.put(
+            "/tools/t1",
+            json=body("tools", "t1", description="new"),
+            headers={"X-Dev-UserId": "root", "X-Dev-Roles": "mcp.admin"},
+        )
+    ).json()
     assert updated["createdBy"] == "alice" and updated["createdAt"] == created["createdAt"]
     assert updated["description"] == "new" and updated["lastUpdatedAt"] >= created["lastUpdatedAt"]
 
@@ -65,8 +70,10 @@ BAD_ADAPTERS = {
     "two sources": ({"name": "svc", "url": "http://127.0.0.1:9/mcp", "command": "python"}, "body"),
     "metadata url": ({"name": "svc", "url": "http://169.254.169.254/latest"}, "url"),
     "non-http url": ({"name": "svc", "url": "file:///etc/passwd"}, "body"),
-    "bad env name": ({"name": "svc", "url": "http://127.0.0.1:9/mcp", "environmentVariables": {"A=B": "x"}},
-                     "environmentVariables"),
+    "bad env name": (
+        {"name": "svc", "url": "http://127.0.0.1:9/mcp", "environmentVariables": {"A=B": "x"}},
+        "environmentVariables",
+    ),
 }
 
 
@@ -96,8 +103,10 @@ BAD_TOOLS = {
     "path traversal": (tool(path="/a/../../etc"), "toolDefinition.path"),
     "path with query": (tool(path="/score?x=1"), "toolDefinition.path"),
     "tool named differently": (tool(name="other"), "body"),
-    "array input schema": ({**tool(), "toolDefinition": {"tool": {"name": "weather", "inputSchema": {"type": "array"}}}},
-                           "toolDefinition.tool.inputSchema"),
+    "array input schema": (
+        {**tool(), "toolDefinition": {"tool": {"name": "weather", "inputSchema": {"type": "array"}}}},
+        "toolDefinition.tool.inputSchema",
+    ),
     "unknown definition field": (tool(method="GET"), "toolDefinition.method"),
 }
 
@@ -120,7 +129,9 @@ async def test_the_original_readme_tool_payload_is_accepted(app_client: httpx.As
 
 
 async def test_malformed_json_is_a_400_problem(app_client: httpx.AsyncClient) -> None:
-    response = await app_client.post("/adapters", content=b'{"name": ', headers={**CREATOR, "content-type": "application/json"})
+    response = await app_client.post(
+        "/adapters", content=b'{"name": ', headers={**CREATOR, "content-type": "application/json"}
+    )
     assert response.status_code == 400
     assert response.headers["content-type"] == "application/problem+json"
 

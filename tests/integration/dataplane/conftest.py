@@ -15,8 +15,14 @@ from tests.helpers import MCP_EXAMPLE, PYTHON, SESSION_EXAMPLE, GatewayProcess, 
 
 
 def command_adapter(name: str, script: Path, replicas: int) -> dict[str, object]:
-    return {"name": name, "command": PYTHON, "args": [str(script)], "transport": "streamable-http",
-            "replicaCount": replicas, "requiredRoles": ["mcp.user"]}
+    return {
+        "name": name,
+        "command": PYTHON,
+        "args": [str(script)],
+        "transport": "streamable-http",
+        "replicaCount": replicas,
+        "requiredRoles": ["mcp.user"],
+    }
 
 
 def wait_healthy(gateway: GatewayProcess, name: str, replicas: int) -> None:
@@ -42,8 +48,13 @@ def dataplane_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gate
 
 
 @contextlib.asynccontextmanager
-async def mcp_client(url: str, user: str = "carol", roles: str = "mcp.user", mode: str = "legacy",
-                     extra_headers: dict[str, str] | None = None) -> AsyncIterator[Client]:
+async def mcp_client(
+    url: str,
+    user: str = "carol",
+    roles: str = "mcp.user",
+    mode: str = "legacy",
+    extra_headers: dict[str, str] | None = None,
+) -> AsyncIterator[Client]:
     """The official SDK client, talking to ``url`` as a dev identity."""
     headers = {"X-Dev-UserId": user, "X-Dev-Roles": roles, **(extra_headers or {})}
     http = httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=60))

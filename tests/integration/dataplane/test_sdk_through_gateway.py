@@ -91,8 +91,12 @@ def _replica_server_pid(gateway: GatewayProcess, replica: str) -> int:
 
 
 def _initialize(url: str, user: str) -> str:
-    body = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
-            "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
     headers = {"X-Dev-UserId": user, "X-Dev-Roles": "mcp.user", "Accept": "application/json, text/event-stream"}
     response = httpx.post(url, json=body, headers=headers, timeout=30)
     assert response.status_code == 200
@@ -103,8 +107,13 @@ def _initialize(url: str, user: str) -> str:
 def test_session_hijack_attempts_get_404_with_a_jsonrpc_error(dataplane_gateway: GatewayProcess, attack: str) -> None:
     url = f"{dataplane_gateway.url}/adapters/sessions/mcp"
     session = _initialize(url, "victim")
-    headers = {"X-Dev-UserId": "attacker", "X-Dev-Roles": "mcp.user", "Accept": "application/json, text/event-stream",
-               "Mcp-Session-Id": session, "Mcp-Protocol-Version": "2025-11-25"}
+    headers = {
+        "X-Dev-UserId": "attacker",
+        "X-Dev-Roles": "mcp.user",
+        "Accept": "application/json, text/event-stream",
+        "Mcp-Session-Id": session,
+        "Mcp-Protocol-Version": "2025-11-25",
+    }
     target = url
     if attack == "forged id":
         headers.update({"X-Dev-UserId": "victim", "Mcp-Session-Id": "0" * 32})
@@ -121,8 +130,13 @@ def test_session_hijack_attempts_get_404_with_a_jsonrpc_error(dataplane_gateway:
 def test_the_session_owner_keeps_working_after_hijack_attempts(dataplane_gateway: GatewayProcess) -> None:
     url = f"{dataplane_gateway.url}/adapters/sessions/mcp"
     session = _initialize(url, "owner2")
-    headers = {"X-Dev-UserId": "owner2", "X-Dev-Roles": "mcp.user", "Accept": "application/json, text/event-stream",
-               "Mcp-Session-Id": session, "Mcp-Protocol-Version": "2025-11-25"}
+    headers = {
+        "X-Dev-UserId": "owner2",
+        "X-Dev-Roles": "mcp.user",
+        "Accept": "application/json, text/event-stream",
+        "Mcp-Session-Id": session,
+        "Mcp-Protocol-Version": "2025-11-25",
+    }
     httpx.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=headers)
     response = httpx.post(url, json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, headers=headers)
     assert response.status_code == 200 and "whoami" in response.text
@@ -134,14 +148,20 @@ def test_the_session_owner_keeps_working_after_hijack_attempts(dataplane_gateway
 
 def test_access_is_checked_on_every_request(dataplane_gateway: GatewayProcess) -> None:
     url = f"{dataplane_gateway.url}/adapters/sessions/mcp"
-    response = httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
-                          headers={"X-Dev-UserId": "stranger", "X-Dev-Roles": "mcp.other"})
+    response = httpx.post(
+        url,
+        json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+        headers={"X-Dev-UserId": "stranger", "X-Dev-Roles": "mcp.other"},
+    )
     assert response.status_code == 403
     missing = httpx.post(f"{dataplane_gateway.url}/adapters/nope/mcp", json={}, headers={"X-Dev-UserId": "x"})
     assert missing.status_code == 404 and missing.json()["jsonrpc"] == "2.0"
 
 
 def test_a_foreign_browser_origin_is_refused(dataplane_gateway: GatewayProcess) -> None:
-    response = httpx.post(f"{dataplane_gateway.url}/adapters/mcp-example/mcp", json={},
-                          headers={"Origin": "http://evil.example.com", "X-Dev-Roles": "mcp.admin"})
+    response = httpx.post(
+        f"{dataplane_gateway.url}/adapters/mcp-example/mcp",
+        json={},
+        headers={"Origin": "http://evil.example.com", "X-Dev-Roles": "mcp.admin"},
+    )
     assert response.status_code == 403

@@ -15,8 +15,13 @@ pytestmark = pytest.mark.slow
 
 
 def mcp_example(name: str = "mcp-example", replicas: int = 2) -> dict[str, object]:
-    return {"name": name, "command": PYTHON, "args": [str(MCP_EXAMPLE)], "transport": "streamable-http",
-            "replicaCount": replicas}
+    return {
+        "name": name,
+        "command": PYTHON,
+        "args": [str(MCP_EXAMPLE)],
+        "transport": "streamable-http",
+        "replicaCount": replicas,
+    }
 
 
 def status_of(client: httpx.Client, name: str) -> dict[str, object]:
@@ -27,8 +32,11 @@ def status_of(client: httpx.Client, name: str) -> dict[str, object]:
 
 def healthy(client: httpx.Client, name: str, replicas: int) -> bool:
     status = status_of(client, name)
-    return status["replicaStatus"] == "Healthy" and status["readyReplicas"] == replicas \
+    return (
+        status["replicaStatus"] == "Healthy"
+        and status["readyReplicas"] == replicas
         and status["updatedReplicas"] == replicas
+    )
 
 
 def replica_pids(gateway: GatewayProcess) -> list[int]:
@@ -61,9 +69,17 @@ def test_an_adapter_lives_its_whole_life_on_the_local_runtime(gateway_process: G
     victim = replica_pids(gateway_process)[0]
     os.kill(victim, signal.SIGKILL)
     wait_for(lambda: not pid_alive(victim), what="the killed replica to die")
-    wait_for(lambda: healthy(client, "mcp-example", 3) and victim not in replica_pids(gateway_process)
-             and len(replica_pids(gateway_process)) == 3, what="the killed replica to come back")
-    assert "restarting" in "".join(client.get("/adapters/mcp-example/logs", params={"instance": i}).text for i in range(3))
+    wait_for(
+        lambda: (
+            healthy(client, "mcp-example", 3)
+            and victim not in replica_pids(gateway_process)
+            and len(replica_pids(gateway_process)) == 3
+        ),
+        what="the killed replica to come back",
+    )
+    assert "restarting" in "".join(
+        client.get("/adapters/mcp-example/logs", params={"instance": i}).text for i in range(3)
+    )
 
     assert client.delete("/adapters/mcp-example").status_code == 204
     wait_for(lambda: replica_pids(gateway_process) == [], what="no replica process after delete")
@@ -88,8 +104,11 @@ def test_records_survive_a_restart_and_their_processes_come_back(tmp_path: Path)
     gateway = GatewayProcess(tmp_path / "gw").start()
     client = gateway.client()
     assert client.post("/adapters", json=mcp_example(name="durable", replicas=1)).status_code == 201
-    tool = {"name": "weather", "url": "http://127.0.0.1:9/score",
-            "toolDefinition": {"tool": {"name": "weather", "inputSchema": {"type": "object"}}}}
+    tool = {
+        "name": "weather",
+        "url": "http://127.0.0.1:9/score",
+        "toolDefinition": {"tool": {"name": "weather", "inputSchema": {"type": "object"}}},
+    }
     assert client.post("/tools", json=tool).status_code == 201
     wait_for(lambda: healthy(client, "durable", 1), what="Healthy 1/1")
     gateway.stop()

@@ -1,0 +1,96 @@
+"""A scripted upstream for proxy tests: records what it receives and streams SSE on command.
+
+It is a real HTTP server (uvicorn in a thread) standing in for an MCP server where the test needs
+control a real one does not give: holding a response open until the test says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import uvicorn
+from starlette.types import Receive, Scope, Send
+
+from tests.helpers import free_port
+
+
+class UpstreamProbe:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.requests: list[dict[str, Any]] = []
+        self.release = threading.Event()
+        self.finished = threading.Event()
+        self.disconnected = threading.Event()
+        config = uvicorn.Config(
+            self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off", interface="asgi3"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/mcp"
+
+    def start(self) -> UpstreamProbe:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self.release.set()
+        self.server.should_exit = True
+        self.thread.join(10)
+
+    async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        self.requests.append(
+            {
+                "method": scope["method"],
+                "headers": headers,
+                "body": body,
+                "query": scope.get("query_string", b"").decode(),
+            }
+        )
+        mode = headers.get("x-probe-mode", "json")
+        if mode == "sse-hold":
+            await self._sse_until_released(receive, send)
+        else:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"mcp-session-id", b"bad:session/id"),
+                        (b"set-cookie", b"upstream=1"),
+                        (b"x-internal", b"secret"),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": b'{"jsonrpc":"2.0","id":1,"result":{}}'})
+
+    async def _sse_until_released(self, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
+        await send(
+            {"type": "http.response.body", "body": b'event: message\ndata: {"first":true}\n\n', "more_body": True}
+        )
+        disconnect = asyncio.ensure_future(receive())  # resolves with http.disconnect when the peer goes
+        while not self.release.is_set():
+            if disconnect.done():
+                self.disconnected.set()
+                return
+            await asyncio.sleep(0.02)
+        disconnect.cancel()
+        await send({"type": "http.response.body", "body": b'event: message\ndata: {"last":true}\n\n'})
+        self.finished.set()
