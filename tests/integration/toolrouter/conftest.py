@@ -1,0 +1,11 @@
+"""Fixtures for the tool router integration tests; the servers themselves live in router_harness.py."""
+
+from router_harness import (  # noqa: F401  (pytest finds fixtures by name in this module)
+    catalog,
+    catalog_server,
+    closed_port_url,
+    connect,
+    router,
+    tool_server,
+    weather_url,
+)

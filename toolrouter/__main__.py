@@ -1,0 +1,35 @@
+"""``python -m toolrouter``: serve the tool router with uvicorn, configured from ``MCPGW_ROUTER__*``."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import uvicorn
+from pydantic import ValidationError
+
+from toolrouter.app import create_router_app
+from toolrouter.settings import ToolRouterSettings
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = ToolRouterSettings()
+    except ValidationError as exc:
+        # Say what to set rather than dumping a traceback.
+        problems = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        logging.getLogger("toolrouter").error("invalid tool router configuration: %s", problems)
+        return 2
+    uvicorn.run(
+        create_router_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        proxy_headers=False,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,210 @@
+"""Composition root of the tool router: ``create_router_app(settings)`` returns the ASGI app.
+
+Request path: uvicorn -> IdentityMiddleware (secret, principal) -> Starlette routes:
+``GET /healthz`` and ``/mcp`` (the SDK's streamable HTTP session manager, stateful, which also serves
+2026-07-28 stateless requests on the same endpoint by their ``MCP-Protocol-Version`` header).
+The lifespan runs the session manager and the catalog poller; a catalog change is announced to
+handshake-era sessions (``notifications/tools/list_changed``) and to 2026-07-28 ``subscriptions/listen``
+streams alike.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import httpx
+import mcp_types as types
+from mcp.server.caching import CacheHint
+from mcp.server.lowlevel.server import NotificationOptions, Server
+from mcp.server.models import InitializationOptions
+from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
+from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from toolrouter.catalog import Catalog, CatalogPoller
+from toolrouter.executor import ToolExecutor
+from toolrouter.handlers import SESSION_ID_HEADER, ToolHandlers
+from toolrouter.identity import IdentityMiddleware
+from toolrouter.sessions import OpenSessions
+from toolrouter.settings import ToolRouterSettings, is_loopback_host
+
+logger = logging.getLogger(__name__)
+
+MCP_PATH = "/mcp"
+SERVER_NAME = "mcp-gateway-tool-router"
+
+
+class RouterServer(Server[Any]):
+    """The low-level SDK server, advertising ``tools.listChanged`` to handshake-era clients.
+
+    The session manager builds each session's InitializeResult from ``create_initialization_options()``
+    with no arguments, so the flag has to be the default here.
+    """
+
+    def create_initialization_options(
+        self,
+        notification_options: NotificationOptions | None = None,
+        experimental_capabilities: dict[str, dict[str, Any]] | None = None,
+        extensions: dict[str, dict[str, Any]] | None = None,
+    ) -> InitializationOptions:
+        return super().create_initialization_options(
+            notification_options or NotificationOptions(tools_changed=True),
+            experimental_capabilities,
+            extensions,
+        )
+
+
+def create_router_app(settings: ToolRouterSettings) -> Starlette:
+    """Build the router. Fails fast (ValueError from the settings) when production has no secret."""
+    secret = settings.secret.get_secret_value() if settings.secret else None
+    if secret is None:
+        logger.warning(
+            "MCPGW_ROUTER__SECRET is not set: the tool router accepts X-Mcp-UserId / X-Mcp-Roles from anyone "
+            "who can reach %s:%s (development only).",
+            settings.host,
+            settings.port,
+        )
+    # trust_env=False: HTTP(S)_PROXY variables must not divert calls to in-cluster tools or the gateway.
+    catalog_http = httpx.AsyncClient(timeout=settings.catalog_timeout_seconds, trust_env=False)
+    tool_http = httpx.AsyncClient(
+        timeout=settings.call_timeout_seconds,
+        trust_env=False,
+        follow_redirects=False,
+        limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
+    )
+    sessions = OpenSessions(settings.max_sessions)
+    bus = InMemorySubscriptionBus()
+
+    async def announce(catalog: Catalog) -> None:
+        await bus.publish(ToolsListChanged())
+        delivered = await sessions.notify_tools_changed()
+        logger.info(
+            "tool catalog %s: %d tools; notified %d sessions",
+            catalog.version,
+            len(catalog.entries),
+            delivered,
+        )
+
+    poller = CatalogPoller(
+        catalog_http,
+        settings.catalog_url,
+        secret=secret,
+        interval_seconds=settings.catalog_poll_seconds,
+        on_change=announce,
+    )
+    executor = ToolExecutor(
+        tool_http,
+        default_timeout_seconds=settings.call_timeout_seconds,
+        max_response_bytes=settings.max_response_bytes,
+    )
+    handlers = ToolHandlers(poller, executor, sessions)
+    listen = ListenHandler(bus)
+    server = RouterServer(
+        SERVER_NAME,
+        version=_version(),
+        title="MCP Gateway tool router",
+        on_list_tools=handlers.list_tools,
+        on_call_tool=handlers.call_tool,
+        on_subscriptions_listen=listen,
+        # The list depends on the caller, and it changes whenever a tool is registered.
+        cache_hints={"tools/list": CacheHint(ttl_ms=0, scope="private")},
+    )
+    server.add_notification_handler("notifications/initialized", types.NotificationParams, handlers.session_initialized)
+    manager = StreamableHTTPSessionManager(
+        app=server,
+        stateless=False,
+        security_settings=_transport_security(settings.host),
+        session_idle_timeout=settings.session_idle_timeout_seconds,
+        max_sessions=settings.max_sessions,
+    )
+    mcp_endpoint = _ForgetDeletedSessions(StreamableHTTPASGIApp(manager), sessions)
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        try:
+            async with manager.run(), anyio.create_task_group() as tasks:
+                # One poll before serving, so the first tools/list is not an empty list by accident.
+                await poller.refresh()
+                tasks.start_soon(_poll_forever, poller, settings.catalog_poll_seconds)
+                try:
+                    yield
+                finally:
+                    listen.close()
+                    tasks.cancel_scope.cancel()
+        finally:
+            await catalog_http.aclose()
+            await tool_http.aclose()
+
+    app = Starlette(
+        routes=[Route("/healthz", _healthz, methods=["GET"]), Route(MCP_PATH, endpoint=mcp_endpoint)],
+        middleware=[Middleware(IdentityMiddleware, secret=secret)],
+        lifespan=lifespan,
+    )
+    app.state.catalog = poller
+    app.state.sessions = sessions
+    return app
+
+
+async def _poll_forever(poller: CatalogPoller, interval: float) -> None:
+    while True:
+        await anyio.sleep(interval)
+        await poller.refresh()
+
+
+async def _healthz(_: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+def _transport_security(host: str) -> TransportSecuritySettings | None:
+    """DNS-rebinding protection on a loopback bind, as the SDK does by default.
+
+    On any other bind (a pod) the Host is the pod or Service name, which is not known here; the
+    gateway secret already stops browsers, which cannot add it to a cross-site request.
+    """
+    if not is_loopback_host(host):
+        return None
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*"],
+        allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
+    )
+
+
+class _ForgetDeletedSessions:
+    """Drops a session from the notification registry once its DELETE succeeded."""
+
+    def __init__(self, app: ASGIApp, sessions: OpenSessions) -> None:
+        self._app = app
+        self._sessions = sessions
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("method") != "DELETE":
+            await self._app(scope, receive, send)
+            return
+        session_id = Request(scope).headers.get(SESSION_ID_HEADER)
+
+        async def watch(message: Message) -> None:
+            if message["type"] == "http.response.start" and session_id and 200 <= message["status"] < 300:
+                self._sessions.forget(session_id)
+            await send(message)
+
+        await self._app(scope, receive, watch)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mcp-gateway")
+    except PackageNotFoundError:
+        return "0.0.0"

@@ -1,0 +1,138 @@
+"""Runs one ``tools/call`` against a tool's HTTP endpoint and turns every outcome into a ``CallToolResult``.
+
+Tool problems (bad arguments, HTTP errors, time-outs, unreachable or oversized replies) are results with
+``isError: true`` and one sentence the model can act on, never JSON-RPC errors: the MCP spec reserves
+protocol errors for protocol problems, and a client must never hang on a broken tool.
+
+Nothing about the caller is sent to the tool: no ``X-Mcp-UserId``/``X-Mcp-Roles``, no gateway secret, no
+``Authorization``. That matches the original router and keeps the tool server from trusting identity
+headers anyone on the cluster network could forge.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import anyio
+import httpx
+import mcp_types as types
+from jsonschema.exceptions import ValidationError as SchemaValidationError
+
+from toolrouter.catalog import CatalogEntry
+
+logger = logging.getLogger(__name__)
+
+MAX_PROBLEMS = 20
+"""A huge invalid payload must not produce a huge error result."""
+BODY_EXCERPT_CHARS = 500
+
+
+def error_result(message: str) -> types.CallToolResult:
+    """The one shape of every failed call: a single text block and ``isError``."""
+    return types.CallToolResult(content=[types.TextContent(type="text", text=message)], is_error=True)
+
+
+def argument_problems(entry: CatalogEntry, arguments: dict[str, Any]) -> list[str]:
+    """Each way ``arguments`` breaks the tool's ``inputSchema``, as ``<JSON path>: <message>``."""
+    errors: list[SchemaValidationError] = sorted(
+        entry.validator.iter_errors(arguments), key=lambda e: (list(map(str, e.absolute_path)), e.message)
+    )
+    return [f"{e.json_path}: {e.message}" for e in errors[:MAX_PROBLEMS]]
+
+
+class ToolExecutor:
+    """POSTs arguments to tool endpoints over one pooled HTTP client."""
+
+    def __init__(self, http: httpx.AsyncClient, *, default_timeout_seconds: float, max_response_bytes: int) -> None:
+        self._http = http
+        self._default_timeout = default_timeout_seconds
+        self._max_bytes = max_response_bytes
+        self._turns: dict[str, Iterator[int]] = {}
+
+    async def call(self, entry: CatalogEntry, arguments: dict[str, Any] | None) -> types.CallToolResult:
+        """Validate, forward and map; never raises for anything the tool or the network does."""
+        name = entry.name
+        arguments = arguments or {}
+        problems = argument_problems(entry, arguments)
+        if problems:
+            listing = "\n".join(f"- {p}" for p in problems)
+            return error_result(f"Invalid arguments for tool '{name}':\n{listing}")
+        if not entry.urls:
+            return error_result(f"Tool '{name}' has no ready replica; try again shortly.")
+        url = self._next_url(entry)
+        timeout = entry.timeout_seconds or self._default_timeout
+        try:
+            # fail_after bounds the whole exchange; httpx's own timeout is per phase, so a server that
+            # drips one byte a second would otherwise never time out.
+            with anyio.fail_after(timeout):
+                status, reason, content_type, body = await self._post(url, arguments, timeout)
+        except TimeoutError:
+            return error_result(f"Tool '{name}' timed out after {timeout:g} s.")
+        except _TooLarge:
+            return error_result(f"Tool '{name}' replied with more than {self._max_bytes} bytes; the reply was dropped.")
+        except httpx.TimeoutException:
+            return error_result(f"Tool '{name}' timed out after {timeout:g} s.")
+        except httpx.TransportError as exc:
+            # The tool's internal address is not shown: it says nothing useful to an MCP client.
+            logger.warning("tool %r at %s is unreachable: %s", name, url, exc)
+            return error_result(f"Tool '{name}' is unreachable: {_describe(exc)}.")
+        return self._map_reply(name, status, reason, content_type, body)
+
+    def _next_url(self, entry: CatalogEntry) -> str:
+        # Round-robin per tool; the counter survives catalog refreshes, so the spread stays even.
+        turn = self._turns.setdefault(entry.name, itertools.count())
+        return entry.urls[next(turn) % len(entry.urls)]
+
+    async def _post(self, url: str, arguments: dict[str, Any], seconds: float) -> tuple[int, str, str, bytes]:
+        payload = json.dumps(arguments, ensure_ascii=False).encode()
+        headers = {"Content-Type": "application/json", "Accept": "application/json, */*;q=0.5"}
+        async with self._http.stream("POST", url, content=payload, headers=headers, timeout=seconds) as response:
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > self._max_bytes:
+                    raise _TooLarge
+                chunks.append(chunk)
+            return (
+                response.status_code,
+                response.reason_phrase,
+                response.headers.get("content-type", ""),
+                b"".join(chunks),
+            )
+
+    def _map_reply(self, name: str, status: int, reason: str, content_type: str, body: bytes) -> types.CallToolResult:
+        text = body.decode("utf-8", errors="replace")
+        if not 200 <= status < 300:
+            excerpt = text[:BODY_EXCERPT_CHARS]
+            detail = f"HTTP {status} {reason}".rstrip()
+            return error_result(f"Tool '{name}' failed: {detail}" + (f": {excerpt}" if excerpt else ""))
+        content: list[types.ContentBlock] = [types.TextContent(type="text", text=text)]
+        if _is_json(content_type):
+            try:
+                value = json.loads(text)
+            except ValueError:
+                value = None
+            # structuredContent must be an object (MCP schema); arrays and scalars stay text only.
+            if isinstance(value, dict):
+                return types.CallToolResult(content=content, structured_content=value)
+        return types.CallToolResult(content=content)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
+
+
+def _describe(exc: httpx.TransportError) -> str:
+    if isinstance(exc, httpx.ConnectError):
+        return "connection refused or host not found"
+    return str(exc) or type(exc).__name__

@@ -1,0 +1,70 @@
+"""The MCP request handlers: ``tools/list`` and ``tools/call`` over the current catalog.
+
+Read access is checked per tool on every list and every call with the caller of *that* request, using
+the gateway's own rule (``gateway.auth.rbac.can_read``), so both processes always agree.
+
+A tool the caller may not read is answered exactly like a tool that does not exist. Telling the two
+apart would let anyone probe which tool names are registered, and ``tools/list`` already hides them;
+the message names both possibilities so a legitimate user still knows what to check.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mcp_types as types
+from mcp.server.context import ServerRequestContext
+
+from gateway.auth.principal import Principal
+from gateway.auth.rbac import can_read
+from toolrouter.catalog import CatalogEntry, CatalogPoller
+from toolrouter.executor import ToolExecutor, error_result
+from toolrouter.identity import principal_of
+from toolrouter.sessions import OpenSessions
+
+SESSION_ID_HEADER = "mcp-session-id"
+
+
+def caller(ctx: ServerRequestContext[Any, Any]) -> Principal | None:
+    """The principal of the HTTP request that carried this message (None: anonymous)."""
+    return principal_of(getattr(ctx.request, "scope", None))
+
+
+def readable(entry: CatalogEntry, principal: Principal | None) -> bool:
+    return can_read(principal, entry.created_by, entry.required_roles)
+
+
+def not_available(name: str) -> types.CallToolResult:
+    return error_result(f"Tool '{name}' not found, or you do not have permission to call it.")
+
+
+class ToolHandlers:
+    """Binds the handlers to the catalog, the executor and the open-session registry."""
+
+    def __init__(self, catalog: CatalogPoller, executor: ToolExecutor, sessions: OpenSessions) -> None:
+        self._catalog = catalog
+        self._executor = executor
+        self._sessions = sessions
+
+    async def list_tools(
+        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        principal = caller(ctx)
+        entries = self._catalog.current.entries.values()
+        tools = sorted((e.tool for e in entries if readable(e, principal)), key=lambda t: t.name)
+        return types.ListToolsResult(tools=tools)
+
+    async def call_tool(
+        self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        entry = self._catalog.current.get(params.name)
+        if entry is None or not readable(entry, caller(ctx)):
+            return not_available(params.name)
+        return await self._executor.call(entry, params.arguments)
+
+    async def session_initialized(self, ctx: ServerRequestContext[Any, Any], params: types.NotificationParams) -> None:
+        """Remember the session so catalog changes reach it (handshake era only: it has a session id)."""
+        headers = getattr(ctx.request, "headers", None)
+        session_id = headers.get(SESSION_ID_HEADER) if headers is not None else None
+        if session_id:
+            self._sessions.remember(session_id, ctx.session)

@@ -1,0 +1,100 @@
+"""Who is calling: the gateway secret check and the forwarded identity, as one pure ASGI middleware.
+
+The router does no token validation. It trusts ``X-Mcp-UserId`` / ``X-Mcp-Roles`` because only the
+gateway knows ``X-Gateway-Secret`` and the gateway strips both identity headers from client requests
+before adding its own (upstream spec §3.6). So the order is fixed: secret first, identity second.
+
+The principal travels in the ASGI scope (``scope[PRINCIPAL_SCOPE_KEY]``); MCP handlers read it from the
+request that carried the message, so a role revoked at the gateway takes effect on the next request, not
+the next session. For session binding the caller is also exposed as the SDK's ``AuthenticatedUser``:
+the streamable HTTP session manager then answers 404 when one user presents another user's session id.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from typing import Any
+
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from gateway.auth.principal import Principal, normalise_roles
+
+logger = logging.getLogger(__name__)
+
+PRINCIPAL_SCOPE_KEY = "toolrouter.principal"
+SECRET_HEADER = b"x-gateway-secret"
+USER_ID_HEADER = b"x-mcp-userid"
+ROLES_HEADER = b"x-mcp-roles"
+_IDENTITY_HEADERS = frozenset({SECRET_HEADER, USER_ID_HEADER, ROLES_HEADER, b"x-mcp-username"})
+UNAUTHENTICATED_PATHS = frozenset({"/healthz"})
+"""Probes cannot carry the secret, and the health answer reveals nothing."""
+
+
+def principal_from_headers(user_id: str | None, roles: str | None) -> Principal | None:
+    """The forwarded caller, or None (anonymous: may read nothing) when no user id was sent."""
+    user = (user_id or "").strip()
+    if not user:
+        return None
+    return Principal(user_id=user, name=user, roles=normalise_roles((roles or "").split(",")))
+
+
+def principal_of(scope: Scope | None) -> Principal | None:
+    """The principal :class:`IdentityMiddleware` stored for this request."""
+    if scope is None:
+        return None
+    value = scope.get(PRINCIPAL_SCOPE_KEY)
+    return value if isinstance(value, Principal) else None
+
+
+class IdentityMiddleware:
+    """Rejects requests without the gateway secret (401) and records the forwarded principal."""
+
+    def __init__(self, app: ASGIApp, *, secret: str | None) -> None:
+        self._app = app
+        self._secret = secret.encode() if secret else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path") in UNAUTHENTICATED_PATHS:
+            await self._app(scope, receive, send)
+            return
+        headers: dict[bytes, bytes] = {}
+        for name, value in scope.get("headers", []):
+            headers.setdefault(name.lower(), value)
+        if self._secret is not None and not hmac.compare_digest(headers.get(SECRET_HEADER, b""), self._secret):
+            await _unauthorized(send)
+            return
+        principal = principal_from_headers(
+            headers.get(USER_ID_HEADER, b"").decode("latin-1"),
+            headers.get(ROLES_HEADER, b"").decode("latin-1"),
+        )
+        scope = dict(scope)
+        # Downstream code (and anything it logs) never sees the secret or the raw identity headers.
+        scope["headers"] = [(n, v) for n, v in scope.get("headers", []) if n.lower() not in _IDENTITY_HEADERS]
+        scope[PRINCIPAL_SCOPE_KEY] = principal
+        if principal is not None:
+            scope["user"] = _session_owner(principal)
+        else:
+            scope.pop("user", None)
+        await self._app(scope, receive, send)
+
+
+def _session_owner(principal: Principal) -> AuthenticatedUser:
+    # The session manager compares (client_id, issuer, subject) of the user that opened a session with
+    # every later request's; only the user id identifies a caller here (roles may legitimately change).
+    token = AccessToken(token="forwarded", client_id=principal.user_id, scopes=[], subject=principal.user_id)
+    return AuthenticatedUser(token)
+
+
+async def _unauthorized(send: Send) -> None:
+    body = json.dumps({"error": "unauthorized"}).encode()
+    headers: list[tuple[bytes, bytes]] = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    start: dict[str, Any] = {"type": "http.response.start", "status": 401, "headers": headers}
+    await send(start)
+    await send({"type": "http.response.body", "body": body})

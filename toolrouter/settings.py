@@ -1,0 +1,75 @@
+"""Tool router settings, read from ``MCPGW_ROUTER__*`` environment variables.
+
+The prefix is shared with the gateway's own ``router`` settings group on purpose: one
+``MCPGW_ROUTER__SECRET`` configures both ends of the shared secret. The deployment environment comes from
+the gateway's ``MCPGW_SERVER__ENVIRONMENT`` so both processes agree on what "production" means.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_CATALOG_URL = "http://127.0.0.1:8000/internal/tool-catalog"
+
+
+def is_loopback_host(host: str) -> bool:
+    """True when ``host`` only accepts connections from this machine."""
+    if host in ("localhost", "[::1]"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _default_port() -> int:
+    # Container platforms (and the gateway's local runtime) hand the port over as PORT.
+    return int(os.environ.get("PORT", "8000"))
+
+
+class ToolRouterSettings(BaseSettings):
+    """All tool router configuration; ``create_router_app`` takes one of these."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MCPGW_ROUTER__", extra="ignore", populate_by_name=True, validate_default=True
+    )
+
+    secret: SecretStr | None = None
+    """Shared with the gateway; every MCP request must carry it as ``X-Gateway-Secret``."""
+    catalog_url: str = DEFAULT_CATALOG_URL
+    """The gateway's internal tool catalog endpoint (see docs/toolrouter.md)."""
+    host: str = "127.0.0.1"
+    port: int = Field(default_factory=_default_port, ge=0, le=65535)
+    call_timeout_seconds: float = Field(default=30.0, gt=0)
+    """Time-out of one tool call when the tool record sets none."""
+    catalog_poll_seconds: float = Field(default=1.0, gt=0)
+    catalog_timeout_seconds: float = Field(default=5.0, gt=0)
+    max_response_bytes: int = Field(default=1_048_576, ge=1024)
+    """Largest tool reply read; a bigger one becomes an ``isError`` result."""
+    session_idle_timeout_seconds: float = Field(default=1800.0, gt=0)
+    max_sessions: int = Field(default=10_000, ge=1)
+    environment: Literal["development", "production"] = Field(
+        default="development", validation_alias="MCPGW_SERVER__ENVIRONMENT"
+    )
+
+    @field_validator("secret")
+    @classmethod
+    def _blank_secret_is_none(cls, value: SecretStr | None) -> SecretStr | None:
+        # An empty variable (``MCPGW_ROUTER__SECRET=``) must not turn into "accept an empty header".
+        if value is not None and not value.get_secret_value().strip():
+            return None
+        return value
+
+    @model_validator(mode="after")
+    def _secret_required_in_production(self) -> ToolRouterSettings:
+        if self.environment == "production" and self.secret is None:
+            raise ValueError(
+                "the tool router trusts X-Mcp-UserId / X-Mcp-Roles only from the gateway, so production "
+                "needs MCPGW_ROUTER__SECRET (the same value the gateway sends as X-Gateway-Secret)."
+            )
+        return self
