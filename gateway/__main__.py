@@ -33,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
         if value is not None:
             os.environ[f"MCPGW_SERVER__{key.upper()}"] = str(value)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every request at INFO (health probes, catalog polls): noise, and URLs may carry secrets.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("uvicorn.access").addFilter(_QuietInternalPolls())
     from gateway.app import create_app
     from gateway.settings import GatewaySettings
 
@@ -55,6 +58,13 @@ def main(argv: list[str] | None = None) -> int:
         timeout_graceful_shutdown=10,
     )
     return 0
+
+
+class _QuietInternalPolls(logging.Filter):
+    """Drops access-log lines of the tool router's once-a-second catalog polls."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "/internal/tool-catalog" not in record.getMessage()
 
 
 def _describe(exc: ValidationError) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx2
 import pytest
@@ -54,9 +55,11 @@ async def mcp_client(
     roles: str = "mcp.user",
     mode: str = "legacy",
     extra_headers: dict[str, str] | None = None,
+    message_handler: Any = None,
 ) -> AsyncIterator[Client]:
     """The official SDK client, talking to ``url`` as a dev identity."""
     headers = {"X-Dev-UserId": user, "X-Dev-Roles": roles, **(extra_headers or {})}
     http = httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=60))
-    async with http, Client(streamable_http_client(url, http_client=http), mode=mode) as client:  # type: ignore[arg-type]
+    transport = streamable_http_client(url, http_client=http)
+    async with http, Client(transport, mode=mode, message_handler=message_handler) as client:  # type: ignore[arg-type]
         yield client

@@ -1,0 +1,40 @@
+"""The README's first set-up command: ``make run`` starts a gateway that answers ``/ping``."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.helpers import REPO, free_port, processes_running, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def test_make_run_serves_the_gateway_on_its_embedded_defaults(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "MCPGW_SERVER__DATA_DIR": str(tmp_path / "data")}
+    # The venv made by `make test` is reused, so this checks the target, not a second install.
+    process = subprocess.Popen(["make", "--no-print-directory", "run", f"PORT={port}"], cwd=REPO, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        def answers() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(process.stdout.read().decode() if process.stdout else "make run exited")
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/ping", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(answers, timeout=120, what="make run to answer /ping")
+        ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
+        assert ready.json() == {"status": "ready"}
+        assert (tmp_path / "data" / "gateway.db").exists()  # the embedded SQLite store
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(30)
+    wait_for(lambda: processes_running(str(tmp_path / "data")) == [], timeout=20, what="nothing left running")
