@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import REPO, free_port, processes_running, wait_for
+from tests.helpers import REPO, descendants, free_port, pid_alive, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -19,9 +19,17 @@ def test_make_run_serves_the_gateway_on_its_embedded_defaults(tmp_path: Path) ->
     port = free_port()
     env = {**os.environ, "MCPGW_SERVER__DATA_DIR": str(tmp_path / "data")}
     # The venv made by `make test` is reused, so this checks the target, not a second install.
-    process = subprocess.Popen(["make", "--no-print-directory", "run", f"PORT={port}"], cwd=REPO, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        ["make", "--no-print-directory", "run", f"PORT={port}"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    started: list[int] = []
     try:
+
         def answers() -> bool:
             if process.poll() is not None:
                 raise AssertionError(process.stdout.read().decode() if process.stdout else "make run exited")
@@ -34,7 +42,9 @@ def test_make_run_serves_the_gateway_on_its_embedded_defaults(tmp_path: Path) ->
         ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
         assert ready.json() == {"status": "ready"}
         assert (tmp_path / "data" / "gateway.db").exists()  # the embedded SQLite store
+        started = descendants(process.pid)
+        assert len(started) >= 3  # the gateway, the tool router's guard and the tool router
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(30)
-    wait_for(lambda: processes_running(str(tmp_path / "data")) == [], timeout=20, what="nothing left running")
+    wait_for(lambda: not any(pid_alive(p) for p in started), timeout=20, what="nothing left running")

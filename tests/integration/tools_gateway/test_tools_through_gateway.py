@@ -42,8 +42,13 @@ class ToolServer:
     """Real HTTP tool endpoints that misbehave on purpose (uvicorn in a thread)."""
 
     def __init__(self) -> None:
-        app = Starlette(routes=[Route("/slow", _slow, methods=["POST"]), Route("/fail", _fail, methods=["POST"]),
-                                Route("/echo", _echo, methods=["POST"])])
+        app = Starlette(
+            routes=[
+                Route("/slow", _slow, methods=["POST"]),
+                Route("/fail", _fail, methods=["POST"]),
+                Route("/echo", _echo, methods=["POST"]),
+            ]
+        )
         self.port = free_port()
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
 
@@ -58,13 +63,23 @@ class ToolServer:
         self.server.should_exit = True
 
 
-def tool_body(name: str, url: str | None = None, roles: list[str] | None = None, path: str = "/score") -> dict[str, object]:
-    source: dict[str, object] = {"url": url} if url else {
-        "command": PYTHON, "args": [str(TOOL_EXAMPLE)], "transport": "streamable-http"}
+def tool_body(
+    name: str, url: str | None = None, roles: list[str] | None = None, path: str = "/score"
+) -> dict[str, object]:
+    source: dict[str, object] = (
+        {"url": url} if url else {"command": PYTHON, "args": [str(TOOL_EXAMPLE)], "transport": "streamable-http"}
+    )
     schema = {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]}
-    return {"name": name, **source, "requiredRoles": roles or [],
-            "toolDefinition": {"tool": {"name": name, "title": name.title(), "description": f"The {name} tool",
-                                        "inputSchema": schema}, "port": 8000, "path": path}}
+    return {
+        "name": name,
+        **source,
+        "requiredRoles": roles or [],
+        "toolDefinition": {
+            "tool": {"name": name, "title": name.title(), "description": f"The {name} tool", "inputSchema": schema},
+            "port": 8000,
+            "path": path,
+        },
+    }
 
 
 @pytest.fixture(scope="module")
@@ -73,14 +88,19 @@ def tools_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Ga
     with ToolServer() as tools:
         gateway = GatewayProcess(tmp_path_factory.mktemp("tools"), env=env).start()
         owner = gateway.client(user="owner")
-        for body in (tool_body("weather", roles=["mcp.engineer"]),
-                     tool_body("private-tool", url=f"http://127.0.0.1:{tools.port}/echo"),
-                     tool_body("failing", url=f"http://127.0.0.1:{tools.port}/fail", roles=["mcp.engineer"]),
-                     tool_body("slow", url=f"http://127.0.0.1:{tools.port}/slow", roles=["mcp.engineer"]),
-                     tool_body("unreachable", url=f"http://127.0.0.1:{free_port()}/x", roles=["mcp.engineer"])):
+        for body in (
+            tool_body("weather", roles=["mcp.engineer"]),
+            tool_body("private-tool", url=f"http://127.0.0.1:{tools.port}/echo"),
+            tool_body("failing", url=f"http://127.0.0.1:{tools.port}/fail", roles=["mcp.engineer"]),
+            tool_body("slow", url=f"http://127.0.0.1:{tools.port}/slow", roles=["mcp.engineer"]),
+            tool_body("unreachable", url=f"http://127.0.0.1:{free_port()}/x", roles=["mcp.engineer"]),
+        ):
             assert owner.post("/tools", json=body).status_code == 201, body["name"]
-        wait_for(lambda: owner.get("/tools/weather/status").json()["replicaStatus"] == "Healthy", timeout=60,
-                 what="the weather tool to be ready")
+        wait_for(
+            lambda: owner.get("/tools/weather/status").json()["replicaStatus"] == "Healthy",
+            timeout=60,
+            what="the weather tool to be ready",
+        )
         yield gateway, tools
         gateway.stop()
 
@@ -105,12 +125,16 @@ async def _wait_listed(gateway: GatewayProcess, user: tuple[str, str], expected:
     return last
 
 
-@pytest.mark.parametrize(("user", "expected"), [
-    (OWNER, {"weather", "private-tool", "failing", "slow", "unreachable"}),
-    (ENGINEER, {"weather", "failing", "slow", "unreachable"}),
-    (STRANGER, set()),
-    (ADMIN, {"weather", "private-tool", "failing", "slow", "unreachable"}),
-], ids=["creator", "role-holder", "stranger", "admin"])
+@pytest.mark.parametrize(
+    ("user", "expected"),
+    [
+        (OWNER, {"weather", "private-tool", "failing", "slow", "unreachable"}),
+        (ENGINEER, {"weather", "failing", "slow", "unreachable"}),
+        (STRANGER, set()),
+        (ADMIN, {"weather", "private-tool", "failing", "slow", "unreachable"}),
+    ],
+    ids=["creator", "role-holder", "stranger", "admin"],
+)
 async def test_tools_list_shows_exactly_what_each_caller_may_read(
     tools_gateway: tuple[GatewayProcess, ToolServer], user: tuple[str, str], expected: set[str]
 ) -> None:
@@ -127,18 +151,26 @@ async def test_calling_weather_returns_the_samples_answer_as_structured_content(
     async with mcp_client(f"{gateway.url}/mcp", user="eve", roles="mcp.engineer", mode=mode) as client:
         result = await client.call_tool("weather", {"location": "Seattle, WA"})
     assert not result.is_error
-    assert result.structured_content == {"location": "Seattle, WA", "unit": "fahrenheit", "temperature": 72.0,
-                                         "conditions": "clear"}
+    assert result.structured_content == {
+        "location": "Seattle, WA",
+        "unit": "fahrenheit",
+        "temperature": 72.0,
+        "conditions": "clear",
+    }
 
 
-@pytest.mark.parametrize(("tool", "arguments", "message"), [
-    ("weather", {"location": 42}, "location"),
-    ("weather", {}, "location"),
-    ("failing", {"location": "x"}, "500"),
-    ("slow", {"location": "x"}, "timed out"),
-    ("unreachable", {"location": "x"}, "unreachable"),
-    ("private-tool", {"location": "x"}, "not found"),
-], ids=["wrong-type", "missing-argument", "http-500", "time-out", "unreachable", "not-permitted"])
+@pytest.mark.parametrize(
+    ("tool", "arguments", "message"),
+    [
+        ("weather", {"location": 42}, "location"),
+        ("weather", {}, "location"),
+        ("failing", {"location": "x"}, "500"),
+        ("slow", {"location": "x"}, "timed out"),
+        ("unreachable", {"location": "x"}, "unreachable"),
+        ("private-tool", {"location": "x"}, "not found"),
+    ],
+    ids=["wrong-type", "missing-argument", "http-500", "time-out", "unreachable", "not-permitted"],
+)
 async def test_tool_failures_are_iserror_results_never_protocol_errors(
     tools_gateway: tuple[GatewayProcess, ToolServer], tool: str, arguments: dict[str, object], message: str
 ) -> None:
@@ -155,25 +187,26 @@ async def test_a_new_tool_is_announced_and_callable_within_5_seconds_and_a_delet
 ) -> None:
     gateway, tools = tools_gateway
     await _wait_listed(gateway, OWNER, {"weather", "private-tool", "failing", "slow", "unreachable"})
-    changes: list[float] = []
+    changed = asyncio.Event()
 
     async def on_message(message: object) -> None:
         if isinstance(message, ToolListChangedNotification):
-            changes.append(time.monotonic())
+            changed.set()
 
     owner = gateway.client(user="owner")
     async with mcp_client(f"{gateway.url}/mcp", user="owner", roles="", message_handler=on_message) as client:
         await client.list_tools()
         registered = time.monotonic()
-        assert owner.post("/tools", json=tool_body("fresh", url=f"http://127.0.0.1:{tools.port}/echo")).status_code == 201
-        while not changes and time.monotonic() - registered < 5:
-            await asyncio.sleep(0.05)
-        assert changes, "no tools/list_changed within 5 s"
+        assert (
+            owner.post("/tools", json=tool_body("fresh", url=f"http://127.0.0.1:{tools.port}/echo")).status_code == 201
+        )
+        await asyncio.wait_for(changed.wait(), timeout=5)  # tools/list_changed within 5 s
         result = await client.call_tool("fresh", {"location": "here"})
         assert not result.is_error and result.structured_content["echo"] == {"location": "here"}  # type: ignore[index]
         assert time.monotonic() - registered < 5
         # Nothing about the caller reaches a tool.
-        assert not {"authorization", "x-mcp-userid", "x-gateway-secret"} & set(result.structured_content["callerHeaders"])  # type: ignore[index]
+        caller_headers = set(result.structured_content["callerHeaders"])  # type: ignore[index]
+        assert not {"authorization", "x-mcp-userid", "x-gateway-secret"} & caller_headers
 
         assert owner.delete("/tools/fresh").status_code == 204
         deadline = time.monotonic() + 5
@@ -194,14 +227,17 @@ def test_a_router_replica_refuses_requests_without_the_gateway_secret(
     for pid in descendants(gateway.process.pid):
         with contextlib.suppress(OSError):
             environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-            if b"MCP_REPLICA_ID=toolgateway-0" in environ and b"-m\0toolrouter" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if b"MCP_REPLICA_ID=toolgateway-0" in environ and b"-m\0toolrouter" in cmdline:
                 router_ports += [int(e.split(b"=")[1]) for e in environ if e.startswith(b"PORT=")]
     assert router_ports, "the gateway should run one tool router replica"
     body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
     forged = {"X-Mcp-UserId": "owner", "X-Mcp-Roles": "mcp.admin", "Accept": "application/json, text/event-stream"}
     direct = httpx.post(f"http://127.0.0.1:{router_ports[0]}/mcp", json=body, headers=forged)
     assert direct.status_code == 401
-    wrong = httpx.post(f"http://127.0.0.1:{router_ports[0]}/mcp", json=body, headers={**forged, "X-Gateway-Secret": "guess"})
+    wrong = httpx.post(
+        f"http://127.0.0.1:{router_ports[0]}/mcp", json=body, headers={**forged, "X-Gateway-Secret": "guess"}
+    )
     assert wrong.status_code == 401
 
 
