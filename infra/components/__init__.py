@@ -1,0 +1,1 @@
+"""One ComponentResource per area (``XxxArgs`` dataclass + component), plus pure manifest builders."""

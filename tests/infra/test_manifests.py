@@ -1,0 +1,148 @@
+"""Every Kubernetes object is schema-valid, least-privileged and wired the way the gateway expects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kubernetes_validate
+import pytest
+
+from gateway.runtimes.k8s_rbac import RBAC_RULES
+from infra.components import manifests
+from tests.infra.mocks import Recorded
+
+K8S_VERSION = "1.30"
+
+
+def _spec(**overrides: Any) -> manifests.WorkloadSpec:
+    base: dict[str, Any] = dict(
+        namespace="adapter",
+        gateway_image="r.example/gw:1",
+        router_image="r.example/router:1",
+        gateway_replicas=2,
+        router_replicas=2,
+        gateway_env={"MCPGW_AUTH__MODE": "entra"},
+        gateway_secret_env={"MCPGW_ROUTER__SECRET": "s", "APPLICATIONINSIGHTS_CONNECTION_STRING": "c"},
+        gateway_client_id="gw-client",
+        workload_client_id="wl-client",
+        internal_lb_ip="10.0.1.100",
+        redis=manifests.RedisSpec(image="redis:7.4.2-alpine3.21"),
+        redis_password="p",
+    )
+    base.update(overrides)
+    return manifests.WorkloadSpec(**base)
+
+
+def _declared(stack: Recorded) -> list[dict[str, Any]]:
+    return stack.k8s_docs()
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [_spec(), _spec(gateway_client_id=None, workload_client_id=None, internal_lb_ip=None, redis=None)],
+    ids=["everything", "minimal"],
+)
+def test_every_built_manifest_is_valid_for_kubernetes_1_30_strict(spec: manifests.WorkloadSpec) -> None:
+    for doc in manifests.build_manifests(spec):
+        kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+
+
+def test_every_object_the_program_declares_is_valid_for_kubernetes_1_30_strict(
+    azure_stack: Recorded, local_stack: Recorded
+) -> None:
+    docs = _declared(azure_stack) + _declared(local_stack)
+    assert len(docs) >= 35
+    for doc in docs:
+        kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+
+
+def test_the_validator_rejects_a_misspelt_field() -> None:
+    doc = manifests.gateway_deployment(_spec())
+    doc["spec"]["template"]["spec"]["containers"][0]["imagee"] = "typo"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+
+
+def test_the_role_is_built_from_the_runtime_rbac_rules_and_cannot_alias_them() -> None:
+    role = manifests.runtime_role(_spec())
+    assert role["rules"] == RBAC_RULES
+    role["rules"][0]["verbs"].append("escalate")
+    assert "escalate" not in RBAC_RULES[0]["verbs"]
+
+
+def _pod_specs(docs: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (d["metadata"]["name"], d["spec"]["template"]["spec"])
+        for d in docs
+        if d["kind"] in ("Deployment", "StatefulSet")
+    ]
+
+
+def test_every_deployment_and_statefulset_runs_non_root_with_limits(
+    azure_stack: Recorded, local_stack: Recorded
+) -> None:
+    pods = _pod_specs(_declared(azure_stack)) + _pod_specs(_declared(local_stack))
+    assert {name for name, _ in pods} == {"mcpgateway", "toolgateway", "redis"}
+    for name, pod in pods:
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        assert pod["securityContext"]["runAsUser"] > 0, name
+        for container in pod["containers"]:
+            sc = container["securityContext"]
+            assert sc["allowPrivilegeEscalation"] is False, name
+            assert sc["readOnlyRootFilesystem"] is True, name
+            assert sc["capabilities"]["drop"] == ["ALL"], name
+            assert {"cpu", "memory"} <= set(container["resources"]["limits"]), name
+
+
+def test_the_router_is_discoverable_as_an_mcp_pod_behind_a_headless_service(azure_stack: Recorded) -> None:
+    router = azure_stack.k8s("StatefulSet", "toolgateway")["spec"]
+    assert router["serviceName"] == "toolgateway-service"
+    labels = router["template"]["metadata"]["labels"]
+    assert (labels["adapter/type"], labels["adapter/name"]) == ("mcp", "toolgateway")
+    env = {e["name"]: e for e in router["template"]["spec"]["containers"][0]["env"]}
+    assert env["MCPGW_ROUTER__CATALOG_URL"]["value"] == (
+        "http://mcpgateway-service.adapter.svc.cluster.local:8000/internal/tool-catalog"
+    )
+    assert env["MCPGW_ROUTER__SECRET"]["valueFrom"]["secretKeyRef"] == {
+        "name": "mcpgateway-secrets",
+        "key": "MCPGW_ROUTER__SECRET",
+    }
+    assert azure_stack.k8s("Service", "toolgateway-service")["spec"]["clusterIP"] == "None"
+
+
+def _policies(stack: Recorded) -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["name"]: d["spec"] for d in _declared(stack) if d["kind"] == "NetworkPolicy"}
+
+
+def test_ingress_is_denied_by_default_and_each_flow_is_allowed_explicitly(azure_stack: Recorded) -> None:
+    policies = _policies(azure_stack)
+    assert policies["default-deny-ingress"] == {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": []}
+    assert policies["allow-gateway-ingress"]["ingress"] == [{"ports": [{"protocol": "TCP", "port": 8000}]}]
+    mcp = policies["allow-mcp-from-gateway"]
+    assert mcp["podSelector"] == {"matchLabels": {"adapter/type": "mcp"}}
+    assert mcp["ingress"][0]["from"] == [
+        {"podSelector": {"matchLabels": {"app": "mcpgateway"}}},
+        {"podSelector": {"matchLabels": {"app": "toolgateway"}}},
+    ]
+
+
+def test_tool_pods_are_reachable_from_the_router_only(azure_stack: Recorded) -> None:
+    tools = _policies(azure_stack)["allow-tools-from-router"]
+    assert tools["podSelector"] == {"matchLabels": {"adapter/type": "tool"}}
+    assert tools["ingress"] == [{"from": [{"podSelector": {"matchLabels": {"app": "toolgateway"}}}]}]
+
+
+def test_only_the_gateway_pods_get_a_kubernetes_api_token(azure_stack: Recorded, local_stack: Recorded) -> None:
+    assert azure_stack.k8s("ServiceAccount", "workload-sa")["automountServiceAccountToken"] is False
+    router = azure_stack.k8s("StatefulSet", "toolgateway")["spec"]["template"]["spec"]
+    assert router["automountServiceAccountToken"] is False
+    redis = local_stack.k8s("Deployment", "redis")["spec"]["template"]["spec"]
+    assert redis["automountServiceAccountToken"] is False
+
+
+def test_every_workload_has_a_disruption_budget(azure_stack: Recorded) -> None:
+    budgets = {d["metadata"]["name"]: d["spec"] for d in _declared(azure_stack) if d["kind"] == "PodDisruptionBudget"}
+    assert budgets == {
+        "mcpgateway": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": "mcpgateway"}}},
+        "toolgateway": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": "toolgateway"}}},
+    }
