@@ -7,6 +7,7 @@
      +-- Forbidden (403)
      +-- NotFound (404)
      +-- Conflict (409)                 duplicate names, stale versions
+     +-- PreconditionFailed (412)       If-Match names an older version
      +-- PayloadTooLarge (413)
      +-- BackendError (502)             a store, runtime or upstream failed
      +-- Unavailable (503)              nothing ready to serve the request
@@ -77,6 +78,11 @@ class NotFound(GatewayError):
 class Conflict(GatewayError):
     status = 409
     title = "Conflict"
+
+
+class PreconditionFailed(GatewayError):
+    status = 412
+    title = "Precondition failed"
 
 
 class PayloadTooLarge(GatewayError):

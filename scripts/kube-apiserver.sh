@@ -55,7 +55,6 @@ remove_debsrc() {
 
 fetch_source() {
   local dir=$1
-  trap remove_debsrc EXIT
   as_root tee "$DEBSRC_LIST" >/dev/null <<'EOS'
 Types: deb-src
 URIs: http://deb.debian.org/debian
@@ -68,7 +67,6 @@ EOS
   log "downloading the Debian source package $SRC_PKG from bookworm (~34 MB)"
   (cd "$dir" && apt-get -q -y --download-only source "$SRC_PKG" >&2) || die "apt-get source $SRC_PKG failed"
   remove_debsrc
-  trap - EXIT
 }
 
 build() {
@@ -78,7 +76,6 @@ build() {
   trap 'rm -rf "$work"; remove_debsrc' EXIT
   ensure_packages golang-go golang-github-modern-go-reflect2-dev rsync make
   fetch_source "$work"
-  trap 'rm -rf "$work"' EXIT
   log "unpacking source"
   tar -xzf "$work"/kubernetes_*.orig.tar.gz -C "$work" || die "cannot unpack the source tarball"
   local tree

@@ -6,12 +6,12 @@ objects of the handlers built inside :func:`resource_router`.)
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request, Response, status
+from fastapi import APIRouter, Body, Header, Query, Request, Response, status
 from fastapi.responses import PlainTextResponse
 
 from gateway.auth.deps import CurrentPrincipal
 from gateway.models import AdapterStatus
-from gateway.services.resources import ResourceService
+from gateway.services.resources import ResourceService, etag_of
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"description": text, "content": {"application/problem+json": {}}}
@@ -21,6 +21,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         403: "Not permitted",
         404: "No such resource",
         409: "Name already used, or changed concurrently",
+        412: "If-Match names an older version",
         413: "Request body too large",
     }.items()
 }
@@ -55,8 +56,10 @@ def resource_router(
         return await service(request).list(principal)
 
     @router.get("/{name}", response_model=resource_model, summary=f"Get a {kind}")
-    async def get(request: Request, name: str, principal: CurrentPrincipal) -> Any:
-        return await service(request).get(principal, name)
+    async def get(request: Request, response: Response, name: str, principal: CurrentPrincipal) -> Any:
+        resource, version = await service(request).get_versioned(principal, name)
+        response.headers["ETag"] = etag_of(version)
+        return resource
 
     @router.put("/{name}", response_model=resource_model, summary=f"Replace a {kind} (rolling update)")
     async def update(
@@ -64,12 +67,18 @@ def resource_router(
         name: str,
         principal: CurrentPrincipal,
         data: Annotated[data_model, Body()],  # type: ignore[valid-type]
+        if_match: Annotated[str | None, Header(description="Only if the ETag still matches (else 412)")] = None,
     ) -> Any:
-        return await service(request).update(principal, name, data)
+        return await service(request).update(principal, name, data, if_match)
 
     @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT, summary=f"Delete a {kind}")
-    async def delete(request: Request, name: str, principal: CurrentPrincipal) -> Response:
-        await service(request).delete(principal, name)
+    async def delete(
+        request: Request,
+        name: str,
+        principal: CurrentPrincipal,
+        if_match: Annotated[str | None, Header(description="Only if the ETag still matches (else 412)")] = None,
+    ) -> Response:
+        await service(request).delete(principal, name, if_match)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @router.get("/{name}/status", response_model=AdapterStatus, summary=f"Replica status of a {kind}")

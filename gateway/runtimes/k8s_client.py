@@ -7,7 +7,6 @@ RBAC rule is missing when it forbids a call (see ``docs/kubernetes.md``).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 from collections.abc import Iterator
@@ -40,10 +39,10 @@ async def connect(settings: KubernetesRuntimeSettings) -> ApiClient:
     configuration = Configuration()
     try:
         if in_cluster(settings):
-            load_incluster_config(client_configuration=configuration)
+            load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         else:
             config_file = str(settings.kubeconfig) if settings.kubeconfig else None
-            await load_kube_config(
+            await load_kube_config(  # type: ignore[no-untyped-call]
                 config_file=config_file, context=settings.context, client_configuration=configuration
             )
     except (ConfigException, OSError, ValueError) as exc:
@@ -53,6 +52,16 @@ async def connect(settings: KubernetesRuntimeSettings) -> ApiClient:
             "KUBECONFIG (and CONTEXT) or run the gateway in a pod with a service account."
         ) from exc
     return ApiClient(configuration=configuration)
+
+
+def as_dict(client: ApiClient, model: object) -> dict[str, Any]:
+    """A typed client model as the API's own JSON shape (camelCase, no nulls)."""
+    data = client.sanitize_for_serialization(model)  # type: ignore[no-untyped-call]
+    return data if isinstance(data, dict) else {}
+
+
+async def close_client(client: ApiClient) -> None:
+    await client.close()  # type: ignore[no-untyped-call]
 
 
 def status_message(exc: ApiException) -> str:
@@ -100,7 +109,7 @@ def api_errors(verb: str, resource: str, host: str) -> Iterator[None]:
         yield
     except ApiException as exc:
         raise _translate(exc, verb, resource) from exc
-    except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         raise BackendError(f"Kubernetes API unreachable at {host}: {exc or type(exc).__name__}") from exc
 
 

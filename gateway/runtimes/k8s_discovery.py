@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,7 +30,9 @@ log = logging.getLogger(__name__)
 
 WATCH_SECONDS = 240
 """Server-side watch timeout; the watch then resumes from the last resourceVersion (cheap)."""
+MIN_BACKOFF_SECONDS = 0.5
 MAX_BACKOFF_SECONDS = 10.0
+HEALTHY_WATCH_SECONDS = 60.0
 
 
 class _Expired(Exception):
@@ -78,23 +81,24 @@ class PodDiscovery:
             try:
                 await asyncio.wait_for(self._synced.wait(), self._sync_timeout)
             except TimeoutError:
-                raise Unavailable(
-                    f"Pod discovery has not synced with Kubernetes: {self._last_error}"
-                ) from None
+                raise Unavailable(f"Pod discovery has not synced with Kubernetes: {self._last_error}") from None
         return sorted(self._ready.get(name, ()))
 
     async def _run(self) -> None:
-        backoff = 0.5
+        backoff = MIN_BACKOFF_SECONDS
         while True:
+            started = time.monotonic()
             try:
-                version = await self._relist()
-                backoff = 0.5
-                await self._watch(version)
+                await self._watch(await self._relist())
             except asyncio.CancelledError:
                 raise
             except _Expired:
                 continue  # relist at once: nothing is wrong with the API
             except Exception as exc:  # any failure: keep the last known state, relist after a pause
+                # Only a watch that held for a while resets the backoff: a relist that succeeds while
+                # every watch fails (e.g. RBAC without "watch") must not turn into a relist loop.
+                if time.monotonic() - started > HEALTHY_WATCH_SECONDS:
+                    backoff = MIN_BACKOFF_SECONDS
                 self._last_error = _describe(exc)
                 log.warning("pod discovery: %s; relisting in %.1fs", self._last_error, backoff)
                 await asyncio.sleep(backoff)

@@ -198,9 +198,7 @@ def _with_removals(
     return {**desired, **removed}
 
 
-def statefulset_patch(
-    spec: WorkloadSpec, settings: KubernetesRuntimeSettings, current: Mapping[str, Any]
-) -> Manifest:
+def statefulset_patch(spec: WorkloadSpec, settings: KubernetesRuntimeSettings, current: Mapping[str, Any]) -> Manifest:
     """A JSON merge patch (RFC 7386) turning the ``current`` StatefulSet into the one for ``spec``.
 
     A merge patch replaces lists whole, so the container list (and its env) becomes exactly the desired
@@ -221,17 +219,13 @@ def statefulset_patch(
             "replicas": spec.replicas,
             "template": {
                 "metadata": {"labels": _with_removals(template["metadata"]["labels"], cur_template_labels)},
-                "spec": _with_removals(
-                    template["spec"], cur_template.get("spec", {}), _OPTIONAL_POD_SPEC_KEYS
-                ),
+                "spec": _with_removals(template["spec"], cur_template.get("spec", {}), _OPTIONAL_POD_SPEC_KEYS),
             },
         },
     }
 
 
-def service_patch(
-    spec: WorkloadSpec, settings: KubernetesRuntimeSettings, current: Mapping[str, Any]
-) -> Manifest:
+def service_patch(spec: WorkloadSpec, settings: KubernetesRuntimeSettings, current: Mapping[str, Any]) -> Manifest:
     """A JSON merge patch for the Service: labels and ports (a tool's port may change on update)."""
     desired = service(spec, settings)
     cur_meta = current.get("metadata", {})
@@ -246,9 +240,7 @@ def service_patch(
 
 def pod_url(pod: str, name: str, port: int, path: str, settings: KubernetesRuntimeSettings) -> str:
     """A replica's address through the headless Service's per-pod DNS record."""
-    return (
-        f"http://{pod}.{service_name(name)}.{settings.namespace}.svc.{settings.cluster_domain}:{port}{path}"
-    )
+    return f"http://{pod}.{service_name(name)}.{settings.namespace}.svc.{settings.cluster_domain}:{port}{path}"
 
 
 def service_url(spec: WorkloadSpec, settings: KubernetesRuntimeSettings) -> str:

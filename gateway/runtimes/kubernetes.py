@@ -8,17 +8,19 @@ remembers them (the gateway re-registers every stored resource at start-up throu
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from contextlib import AbstractContextManager
 from typing import Any
 
+from aiohttp import ClientResponse
 from kubernetes.aio.client import ApiClient, AppsV1Api, CoreV1Api, V1Service, V1StatefulSet
 from kubernetes.aio.client.exceptions import ApiException
 
-from gateway.errors import BackendError, Conflict, NotFound, UnsupportedOnRuntime
+from gateway.errors import BackendError, Conflict, GatewayError, NotFound, UnsupportedOnRuntime
 from gateway.runtimes import k8s_manifests as manifests
 from gateway.runtimes.base import Endpoint, WorkloadSpec, WorkloadStatus
-from gateway.runtimes.k8s_client import StaleObject, api_errors, connect
+from gateway.runtimes.k8s_client import StaleObject, api_errors, as_dict, close_client, connect, json_body
 from gateway.runtimes.k8s_discovery import PodDiscovery
 from gateway.settings import KubernetesRuntimeSettings
 
@@ -57,7 +59,7 @@ class KubernetesRuntime:
             await self._discovery.close()
             self._discovery = None
         if self._client is not None:
-            await self._client.close()
+            await close_client(self._client)
             self._client = None
 
     async def check(self) -> None:
@@ -76,9 +78,7 @@ class KubernetesRuntime:
         if problem := manifests.name_problem(spec.name):
             raise UnsupportedOnRuntime(problem)
         if spec.command is None and spec.image is None:
-            raise UnsupportedOnRuntime(
-                f"'{spec.name}' needs an image (name and version), a command or a url."
-            )
+            raise UnsupportedOnRuntime(f"'{spec.name}' needs an image (name and version), a command or a url.")
 
     async def register(self, spec: WorkloadSpec) -> None:
         """Remember a ``url`` source after a restart; cluster workloads kept running and only need their
@@ -101,15 +101,19 @@ class KubernetesRuntime:
             manifests.service(spec, self._settings),
         )
         with self._errors("create", f"statefulset {spec.name}"):
-            await self._apps.create_namespaced_stateful_set(
-                self._namespace, V1StatefulSet.from_dict(statefulset)
-            )
-        with self._errors("create", f"service {manifests.service_name(spec.name)}"):
-            try:
-                await self._core.create_namespaced_service(self._namespace, V1Service.from_dict(service))
-            except ApiException as exc:
-                if exc.status != 409:  # a managed Service left over from an interrupted delete is fine
-                    raise
+            await self._apps.create_namespaced_stateful_set(self._namespace, V1StatefulSet.model_validate(statefulset))
+        try:
+            with self._errors("create", f"service {manifests.service_name(spec.name)}"):
+                try:
+                    await self._core.create_namespaced_service(self._namespace, V1Service.model_validate(service))
+                except ApiException as exc:
+                    if exc.status != 409:  # a managed Service left over from an interrupted delete is fine
+                        raise
+        except GatewayError:
+            # Do not leave a StatefulSet behind that would make the retried deploy a conflict.
+            with contextlib.suppress(GatewayError):
+                await self._delete_objects(spec.name)
+            raise
 
     async def update(self, spec: WorkloadSpec) -> None:
         """Patch the StatefulSet (a rolling restart) and the Service; switching to or from a ``url`` source
@@ -192,19 +196,15 @@ class KubernetesRuntime:
     # -- helpers ---------------------------------------------------------------------------------------
 
     async def _patch(self, spec: WorkloadSpec) -> None:
-        current = self._api_client.sanitize_for_serialization(await self._read_statefulset(spec.name))
+        current = as_dict(self._api_client, await self._read_statefulset(spec.name))
         if not manifests.is_managed(current.get("metadata", {}).get("labels")):
             raise Conflict(f"StatefulSet '{spec.name}' exists but was not created by the gateway.")
         patch = manifests.statefulset_patch(spec, self._settings, current)
         with self._errors("patch", f"statefulset {spec.name}"):
-            await self._apps.patch_namespaced_stateful_set(
-                spec.name, self._namespace, patch, _content_type=MERGE_PATCH
-            )
+            await self._apps.patch_namespaced_stateful_set(spec.name, self._namespace, patch, _content_type=MERGE_PATCH)
         service_name = manifests.service_name(spec.name)
         with self._errors("patch", f"service {service_name}"):
-            service = self._api_client.sanitize_for_serialization(
-                await self._core.read_namespaced_service(service_name, self._namespace)
-            )
+            service = as_dict(self._api_client, await self._core.read_namespaced_service(service_name, self._namespace))
             await self._core.patch_namespaced_service(
                 service_name,
                 self._namespace,
@@ -246,19 +246,14 @@ class KubernetesRuntime:
         tolerating 404, so a half-deleted workload is finished off (the original skipped the Service)."""
         service_name = manifests.service_name(name)
         with self._errors("delete", f"statefulset {name}"):
-            try:
-                await self._apps.delete_namespaced_stateful_set(
-                    name, self._namespace, propagation_policy="Background"
-                )
-            except ApiException as exc:
-                if exc.status != 404:
-                    raise
+            response = await self._apps.delete_namespaced_stateful_set_without_preload_content(
+                name, self._namespace, propagation_policy="Background"
+            )
+            await _unless_missing(response)
         with self._errors("delete", f"service {service_name}"):
-            try:
-                await self._core.delete_namespaced_service(service_name, self._namespace)
-            except ApiException as exc:
-                if exc.status != 404:
-                    raise
+            # Raw response: API servers before 1.23 answer a Service delete with a Status, not the Service.
+            response = await self._core.delete_namespaced_service_without_preload_content(service_name, self._namespace)
+            await _unless_missing(response)
 
     def _errors(self, verb: str, resource: str) -> AbstractContextManager[None]:
         return api_errors(verb, resource, self.host)
@@ -276,3 +271,12 @@ class KubernetesRuntime:
     @property
     def _core(self) -> CoreV1Api:
         return CoreV1Api(self._api_client)
+
+
+async def _unless_missing(response: ClientResponse) -> None:
+    """Raise for an error answer other than 404 (already gone is what a delete wants)."""
+    try:
+        await json_body(response)
+    except ApiException as exc:
+        if exc.status != 404:
+            raise

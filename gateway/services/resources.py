@@ -15,7 +15,7 @@ from typing import Any, Generic, TypeVar
 
 from gateway.auth.principal import Principal
 from gateway.auth.rbac import can_read, can_use_workload_identity, can_write
-from gateway.errors import FieldProblem, Forbidden, InvalidRequest, NotFound
+from gateway.errors import Conflict, FieldProblem, Forbidden, InvalidRequest, NotFound, PreconditionFailed
 from gateway.models import (
     RESERVED_NAMES,
     AdapterData,
@@ -70,6 +70,11 @@ class ResourceService(Generic[DataT, ResourceT]):
     async def get(self, principal: Principal, name: str) -> ResourceT:
         return self._load(await self._readable_record(principal, name))
 
+    async def get_versioned(self, principal: Principal, name: str) -> tuple[ResourceT, str]:
+        """The resource and its version, for ``ETag`` / ``If-Match`` round trips."""
+        record = await self._readable_record(principal, name)
+        return self._load(record), record.version
+
     async def status(self, principal: Principal, name: str) -> AdapterStatus:
         await self._readable_record(principal, name)
         status = await self._runtime.status(name)
@@ -109,7 +114,7 @@ class ResourceService(Generic[DataT, ResourceT]):
         log.info("%s %s created by %s", self.kind, data.name, principal.user_id)
         return resource
 
-    async def update(self, principal: Principal, name: str, data: DataT) -> ResourceT:
+    async def update(self, principal: Principal, name: str, data: DataT, if_match: str | None = None) -> ResourceT:
         if data.name.lower() != name.lower():
             raise InvalidRequest(
                 f"{self.kind.capitalize()} name in URL and body must match.",
@@ -119,6 +124,7 @@ class ResourceService(Generic[DataT, ResourceT]):
         existing = self._load(record)
         if not can_write(principal, _created_by(existing)):
             raise Forbidden(NO_PERMISSION)
+        _check_precondition(self.kind, name, record, if_match)
         self._check_workload_identity(principal, data)
         if data.use_workload_identity != existing.use_workload_identity:
             raise InvalidRequest(
@@ -130,7 +136,13 @@ class ResourceService(Generic[DataT, ResourceT]):
         resource = self._resource_model.model_validate(
             {**data.model_dump(by_alias=True), **meta, "lastUpdatedAt": self._clock()}
         )
-        updated = await self._store.update(self.kind, name, _dump(resource), record.version)
+        try:
+            updated = await self._store.update(self.kind, name, _dump(resource), record.version)
+        except Conflict as exc:
+            # Someone wrote between our read and our write. With If-Match that is the client's precondition.
+            if if_match is not None:
+                raise PreconditionFailed(exc.detail) from exc
+            raise
         if spec != self._spec(existing):
             try:
                 await self._runtime.update(spec)
@@ -139,10 +151,11 @@ class ResourceService(Generic[DataT, ResourceT]):
                 raise
         return resource
 
-    async def delete(self, principal: Principal, name: str) -> None:
+    async def delete(self, principal: Principal, name: str, if_match: str | None = None) -> None:
         record = await self._existing(name)
         if not can_write(principal, _created_by(self._load(record))):
             raise Forbidden(NO_PERMISSION)
+        _check_precondition(self.kind, name, record, if_match)
         # The runtime goes first: it is idempotent, so a failure here can simply be retried.
         await self._runtime.delete(name)
         await self._store.delete(self.kind, name, record.version)
@@ -209,6 +222,18 @@ class ResourceService(Generic[DataT, ResourceT]):
 
     def _load(self, record: StoredRecord) -> ResourceT:
         return self._resource_model.model_validate(record.data)
+
+
+def _check_precondition(kind: str, name: str, record: StoredRecord, if_match: str | None) -> None:
+    if if_match is None or if_match.strip() == "*":
+        return
+    wanted = {tag.strip().removeprefix("W/").strip('"') for tag in if_match.split(",")}
+    if record.version.strip('"') not in wanted:
+        raise PreconditionFailed(f"The {kind} '{name}' has changed since you read it; GET it again and retry.")
+
+
+def etag_of(version: str) -> str:
+    return '"' + version.strip('"') + '"'
 
 
 def _created_by(resource: AdapterData) -> str | None:

@@ -155,3 +155,21 @@ async def test_health_endpoints_answer(app_client: httpx.AsyncClient) -> None:
     assert (await app_client.get("/ping")).status_code == 200
     assert (await app_client.get("/healthz")).json() == {"status": "alive"}
     assert (await app_client.get("/readyz")).json() == {"status": "ready"}
+
+
+async def test_if_match_turns_concurrent_read_modify_writes_into_412_instead_of_lost_updates(
+    app_client: httpx.AsyncClient,
+) -> None:
+    await app_client.post("/adapters", json=body("adapters", "counter"), headers=CREATOR)
+    first = await app_client.get("/adapters/counter", headers=CREATOR)
+    etag = first.headers["etag"]
+    ok = await app_client.put(
+        "/adapters/counter", json=body("adapters", "counter", description="a"), headers={**CREATOR, "If-Match": etag}
+    )
+    assert ok.status_code == 200
+    stale = await app_client.put(
+        "/adapters/counter", json=body("adapters", "counter", description="b"), headers={**CREATOR, "If-Match": etag}
+    )
+    assert stale.status_code == 412
+    assert (await app_client.get("/adapters/counter", headers=CREATOR)).json()["description"] == "a"
+    assert (await app_client.delete("/adapters/counter", headers={**CREATOR, "If-Match": etag})).status_code == 412

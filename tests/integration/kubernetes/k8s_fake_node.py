@@ -1,0 +1,210 @@
+"""FakeNode: plays scheduler and kubelet for the real control plane, which has neither.
+
+* binds every unscheduled pod to ``node-1``;
+* marks bound pods Running and Ready (or, for workloads in :attr:`FakeNode.starting`, leaves them in
+  ``ContainerCreating``, as a kubelet pulling an image would);
+* deletes pods that are being deleted (grace 0), as a kubelet confirms a stopped pod;
+* serves ``/containerLogs/{ns}/{pod}/{container}?tailLines=N`` over HTTPS, which the API server proxies
+  ``pods/log`` to (it does not verify kubelet certificates unless told to). A starting container answers
+  400 like a real kubelet.
+"""
+
+from __future__ import annotations
+
+import datetime
+import http.server
+import ipaddress
+import json
+import ssl
+import threading
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+NODE = "node-1"
+LOG_LINES_PER_POD = 1500
+"""More than the 1000 lines the runtime asks for, so the tail is observable."""
+
+
+def log_lines(pod: str) -> list[str]:
+    return [f"{pod} line {i}" for i in range(1, LOG_LINES_PER_POD + 1)]
+
+
+def _self_signed(workdir: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-kubelet")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = workdir / "kubelet.crt", workdir / "kubelet.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_file, key_file
+
+
+class FakeNode:
+    def __init__(self, admin: httpx.Client, workdir: Path) -> None:
+        self._api = admin
+        self.starting: set[str] = set()
+        """Workload names (label ``adapter/name``) whose pods stay in ContainerCreating."""
+        self._stop = threading.Event()
+        self._next_ip = 10
+        self._ips: dict[str, str] = {}
+        self._server = self._log_server(workdir)
+        self._threads = [
+            threading.Thread(target=self._server.serve_forever, daemon=True),
+            threading.Thread(target=self._reconcile_forever, daemon=True),
+        ]
+
+    def start(self) -> None:
+        port = self._server.server_address[1]
+        node = {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": NODE},
+            "status": {
+                "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+                "daemonEndpoints": {"kubeletEndpoint": {"Port": port}},
+            },
+        }
+        self._api.post("/api/v1/nodes", json=node).raise_for_status()
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._server.shutdown()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def _reconcile_forever(self) -> None:
+        while not self._stop.wait(0.05):  # a kubelet's sync loop: poll the API, act on each pod
+            try:
+                for pod in self._api.get("/api/v1/pods").json().get("items", []):
+                    self._reconcile(pod)
+            except httpx.HTTPError:
+                continue  # the control plane is stopping, or a pod changed under us: next round
+
+    def _reconcile(self, pod: dict[str, Any]) -> None:
+        meta, spec, status = pod["metadata"], pod["spec"], pod.get("status", {})
+        path = f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}"
+        if meta.get("deletionTimestamp"):
+            self._api.request("DELETE", path, json={"gracePeriodSeconds": 0})
+        elif not spec.get("nodeName"):
+            binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": meta["name"]}}
+            binding["target"] = {"apiVersion": "v1", "kind": "Node", "name": NODE}
+            self._api.post(f"{path}/binding", json=binding)
+        else:
+            starting = (meta.get("labels") or {}).get("adapter/name") in self.starting
+            phase = "Pending" if starting else "Running"
+            if status.get("phase") == phase and status.get("containerStatuses"):
+                return  # already reported
+            patch = self._pending_status(pod) if starting else self._running_status(pod)
+            self._api.patch(
+                f"{path}/status",
+                content=json.dumps(patch),
+                headers={"Content-Type": "application/merge-patch+json"},
+            )
+
+    def _pod_ip(self, uid: str) -> str:
+        if uid not in self._ips:
+            self._ips[uid] = f"10.244.0.{self._next_ip}"
+            self._next_ip += 1
+        return self._ips[uid]
+
+    def _running_status(self, pod: dict[str, Any]) -> dict[str, Any]:
+        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        conditions = [
+            {"type": t, "status": "True"} for t in ("Initialized", "Ready", "ContainersReady", "PodScheduled")
+        ]
+        containers = [
+            {
+                "name": c["name"],
+                "image": c["image"],
+                "imageID": "",
+                "ready": True,
+                "restartCount": 0,
+                "started": True,
+                "state": {"running": {"startedAt": now}},
+            }
+            for c in pod["spec"]["containers"]
+        ]
+        ip = self._pod_ip(pod["metadata"]["uid"])
+        return {
+            "status": {
+                "phase": "Running",
+                "conditions": conditions,
+                "hostIP": "127.0.0.1",
+                "podIP": ip,
+                "podIPs": [{"ip": ip}],
+                "startTime": now,
+                "containerStatuses": containers,
+            }
+        }
+
+    def _pending_status(self, pod: dict[str, Any]) -> dict[str, Any]:
+        waiting = {"waiting": {"reason": "ContainerCreating"}}
+        containers = [
+            {
+                "name": c["name"],
+                "image": c["image"],
+                "imageID": "",
+                "ready": False,
+                "restartCount": 0,
+                "state": waiting,
+            }
+            for c in pod["spec"]["containers"]
+        ]
+        conditions = [{"type": "PodScheduled", "status": "True"}, {"type": "Ready", "status": "False"}]
+        return {"status": {"phase": "Pending", "conditions": conditions, "containerStatuses": containers}}
+
+    def _log_server(self, workdir: Path) -> http.server.ThreadingHTTPServer:
+        node = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                url = urlparse(self.path)
+                parts = url.path.strip("/").split("/")
+                if len(parts) != 4 or parts[0] != "containerLogs":
+                    self._answer(404, "not found")
+                    return
+                _, _namespace, pod, container = parts
+                if any(pod.startswith(f"{name}-") for name in node.starting):
+                    self._answer(400, f'container "{container}" in pod "{pod}" is waiting to start: ContainerCreating')
+                    return
+                tail = int(parse_qs(url.query).get("tailLines", ["0"])[0]) or LOG_LINES_PER_POD
+                self._answer(200, "".join(f"{line}\n" for line in log_lines(pod)[-tail:]))
+
+            def _answer(self, code: int, text: str) -> None:
+                body = text.encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return  # keep test output quiet
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*_self_signed(workdir))
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        return server
