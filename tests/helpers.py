@@ -150,3 +150,16 @@ class GatewayProcess:
         if roles is not None:
             headers["X-Dev-Roles"] = roles
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+
+def node_tools() -> Path:
+    """The Node tools directory (scripts/install-node-tools.sh); fail in CI, skip elsewhere, when missing."""
+    import pytest
+
+    directory = Path(os.environ.get("MCPGW_NODE_TOOLS", REPO / ".cache" / "node-tools"))
+    if not (directory / "node_modules" / ".bin" / "inspector").exists():
+        message = "Node test tools are missing: run scripts/install-node-tools.sh"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return directory
