@@ -10,6 +10,7 @@ import pytest
 
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
+from tests.backends import cosmos_endpoint, redis_url  # noqa: F401  (fixtures for every test)
 from tests.helpers import GatewayProcess
 
 

@@ -36,6 +36,7 @@ from gateway.proxy.headers import downstream_response_headers, forwarded_value, 
 from gateway.proxy.origins import OriginPolicy
 from gateway.runtimes.base import ROUTER_WORKLOAD, Endpoint
 from gateway.stores.base import SessionKey, SessionRoute
+from gateway.telemetry.mcp import McpTelemetry
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,8 @@ class _Call:
     headers: list[tuple[str, str]]
     lookup: Mapping[str, str]
     principal: Principal | None = None
+    remote_url: str | None = None
+    """An adapter whose source is a ``url``: its only endpoint, known from the record on any gateway."""
     session_key: SessionKey | None = None
     endpoint: Endpoint | None = None
 
@@ -67,6 +70,8 @@ class McpProxy:
         limits = httpx.Limits(max_connections=proxy.max_connections, max_keepalive_connections=proxy.max_connections)
         timeout = httpx.Timeout(proxy.connect_timeout_seconds, read=proxy.read_timeout_seconds)
         self._client = httpx.AsyncClient(limits=limits, timeout=timeout, trust_env=False, follow_redirects=False)
+        # Replaced by create_app; this default records nothing, so a bare McpProxy costs nothing extra.
+        self.telemetry = McpTelemetry(None, ctx.router_secret.encode())
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -75,56 +80,67 @@ class McpProxy:
         name = scope.get("path_params", {}).get("name")
         headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
         call = _Call(name or ROUTER_WORKLOAD, name is None, headers, dict(headers))
-        try:
-            await self._handle(call, scope, receive, send)
-        except ClientDisconnected:
-            return
-        except GatewayError as exc:
-            await _send_error(send, exc, self._challenge(scope, exc))
+        kind = "router" if call.is_router else "adapter"
+        with self.telemetry.observe(scope, call.lookup, kind, call.target, receive, send) as observed:
+            try:
+                await self._handle(call, scope, observed.receive, observed.send)
+            except ClientDisconnected:
+                return
+            except GatewayError as exc:
+                await _send_error(observed.send, exc, self._challenge(scope, exc))
+            finally:
+                observed.reached(authenticated=call.principal is not None, routed=call.endpoint is not None)
 
     async def _handle(self, call: _Call, scope: Scope, receive: Receive, send: Send) -> None:
         self._origins.check(call.lookup.get("origin"))
         call.principal = await self._authenticate(call, scope)
         if not call.is_router:
-            await self._authorize_adapter(call.principal, call.target)
+            call.remote_url = await self._authorize_adapter(call.principal, call.target)
         session_id = call.lookup.get("mcp-session-id")
         if session_id is not None:
-            call.session_key, call.endpoint = await self._session_endpoint(call.principal, call.target, session_id)
+            call.session_key, call.endpoint = await self._session_endpoint(call, session_id)
         else:
-            call.endpoint = await self._pick_endpoint(call.target)
+            call.endpoint = await self._pick_endpoint(call)
         await self._forward(call, scope, receive, send)
 
     async def _authenticate(self, call: _Call, scope: Scope) -> Principal:
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
         return await self._ctx.authenticator.authenticate(call.lookup, query)
 
-    async def _authorize_adapter(self, principal: Principal, name: str) -> None:
-        # Checked on every request, so revoking a role takes effect mid-session.
+    async def _authorize_adapter(self, principal: Principal, name: str) -> str | None:
+        """Checked on every request, so revoking a role takes effect mid-session. Returns a ``url`` source."""
         record = await self._ctx.store.get("adapter", name)
         if record is None:
             raise NotFound(f"The adapter '{name}' does not exist.")
         if not can_read(principal, record.data.get("createdBy"), record.data.get("requiredRoles") or []):
             raise Forbidden("You do not have permission to use this adapter.")
+        url = record.data.get("url")
+        return str(url) if url else None
 
-    async def _session_endpoint(
-        self, principal: Principal, target: str, session_id: str
-    ) -> tuple[SessionKey, Endpoint]:
+    async def _ready(self, call: _Call) -> list[Endpoint]:
+        if call.remote_url is not None:
+            return [Endpoint(call.target, call.remote_url)]
+        return await self._ctx.runtime.endpoints(call.target)
+
+    async def _session_endpoint(self, call: _Call, session_id: str) -> tuple[SessionKey, Endpoint]:
+        assert call.principal is not None
         if not SESSION_ID_RE.match(session_id):
             raise NotFound(SESSION_NOT_FOUND)
-        key = SessionKey(principal.user_id, target, session_id)
+        key = SessionKey(call.principal.user_id, call.target, session_id)
         route = await self._ctx.sessions.get(key)
         if route is None:
             raise NotFound(SESSION_NOT_FOUND)
-        ready = await self._ctx.runtime.endpoints(target)
+        ready = await self._ready(call)
         if not any(e.url == route.url for e in ready):
             # The replica that held the session is gone: a 404 makes the client re-initialize.
             await self._ctx.sessions.delete(key)
             raise NotFound(SESSION_NOT_FOUND)
         return key, Endpoint(route.endpoint_id, route.url)
 
-    async def _pick_endpoint(self, target: str) -> Endpoint:
-        ready = await self._ctx.runtime.endpoints(target)
+    async def _pick_endpoint(self, call: _Call) -> Endpoint:
+        ready = await self._ready(call)
         if not ready:
+            target = call.target
             what = "tool router" if target == ROUTER_WORKLOAD else f"adapter '{target}'"
             raise Unavailable(f"No replica of the {what} is ready; try again shortly.")
         return self._balancer.pick(ready)
@@ -139,7 +155,9 @@ class McpProxy:
         request = UpstreamRequest(
             method=method,
             url=endpoint.url + (f"?{query}" if query else ""),
-            headers=upstream_request_headers(call.headers, call.principal, forwarded, secret),
+            headers=self.telemetry.upstream_headers(
+                upstream_request_headers(call.headers, call.principal, forwarded, secret)
+            ),
             has_body=method not in ("GET", "DELETE"),
             body_limit=self._ctx.settings.proxy.request_body_limit_bytes,
             read_timeout=None if method == "GET" else self._ctx.settings.proxy.read_timeout_seconds,
@@ -177,6 +195,7 @@ class McpProxy:
     async def _upstream_failed(self, call: _Call, exc: httpx.HTTPError) -> None:
         assert call.endpoint is not None
         log.warning("upstream %s failed: %s", call.endpoint.id, type(exc).__name__)
+        self.telemetry.upstream_failed("router" if call.is_router else "adapter", call.target, exc)
         if call.session_key is not None and isinstance(exc, httpx.ConnectError):
             await self._ctx.sessions.delete(call.session_key)
             raise NotFound(SESSION_NOT_FOUND) from exc

@@ -28,7 +28,8 @@ class ToolCatalog:
 
     async def _entry(self, tool: ToolResource) -> dict[str, Any]:
         spec = self._tools.spec_for(tool)
-        urls = [e.url for e in await self._runtime.endpoints(tool.name)]
+        # A url tool needs no runtime: every gateway replica knows its endpoint from the record alone.
+        urls = [spec.url] if spec.url else [e.url for e in await self._runtime.endpoints(tool.name)]
         if not urls and (service_url := await self._runtime.tool_url(spec)):
             urls = [service_url]
         return {
