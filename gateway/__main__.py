@@ -32,18 +32,20 @@ def main(argv: list[str] | None = None) -> int:
     for key, value in overrides.items():
         if value is not None:
             os.environ[f"MCPGW_SERVER__{key.upper()}"] = str(value)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # httpx logs every request at INFO (health probes, catalog polls): noise, and URLs may carry secrets.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("uvicorn.access").addFilter(_QuietInternalPolls())
     from gateway.app import create_app
     from gateway.settings import GatewaySettings
+    from gateway.telemetry.logs import configure_logging
 
     try:
         settings = GatewaySettings()
     except ValidationError as exc:
         print(f"mcp-gateway: {_describe(exc)}", file=sys.stderr)
         return 2
+    # One redacting handler on the root logger (text or JSON); uvicorn's loggers propagate to it.
+    configure_logging(settings.telemetry.log_format, args.log_level, settings.telemetry.audit_file)
+    # httpx logs every request at INFO (health probes, catalog polls): noise, and URLs may carry secrets.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("uvicorn.access").addFilter(_QuietInternalPolls())
     app = create_app(settings)
     print(
         f"MCP Gateway {__version__} on http://{settings.server.host}:{settings.server.port} "
@@ -55,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         host=settings.server.host,
         port=settings.server.port,
         log_level=args.log_level.lower(),
+        log_config=None,
         timeout_graceful_shutdown=10,
     )
     return 0

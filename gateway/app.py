@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from gateway import __version__
 from gateway.auth.factory import build_authenticator
 from gateway.context import GatewayContext
-from gateway.control import health, internal, wellknown
+from gateway.control import health, internal, metrics, wellknown
 from gateway.control.problems import install_problem_handlers
 from gateway.control.resources import resource_router
 from gateway.errors import GatewayError
@@ -24,6 +24,9 @@ from gateway.services.catalog import ToolCatalog
 from gateway.services.resources import ResourceService
 from gateway.settings import GatewaySettings
 from gateway.stores.factory import build_metadata_store, build_session_store
+from gateway.telemetry.http import HttpTelemetryMiddleware
+from gateway.telemetry.mcp import McpTelemetry
+from gateway.telemetry.setup import build_telemetry
 
 log = logging.getLogger(__name__)
 
@@ -94,12 +97,17 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app(settings: GatewaySettings) -> FastAPI:
     app = FastAPI(title="MCP Gateway", version=__version__, description=DESCRIPTION, lifespan=_lifespan)
     app.state.ctx = build_context(settings)
+    app.state.telemetry = telemetry = build_telemetry(settings, app.state.ctx.router_secret)
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(resource_router("/adapters", "adapter", AdapterData, AdapterResource, "adapters"))
     app.include_router(resource_router("/tools", "tool", ToolData, ToolResource, "tools"))
     app.include_router(internal.router)
     app.include_router(wellknown.router)
-    install_mcp_routes(app)
+    app.include_router(metrics.router)
+    proxy = install_mcp_routes(app)
+    proxy.telemetry = McpTelemetry(telemetry.metrics, app.state.ctx.router_secret.encode())
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.server.max_body_bytes, skip=is_mcp_path)
+    # Outermost, so the request id is set for everything else, including the body limit's 413.
+    app.add_middleware(HttpTelemetryMiddleware, metrics=telemetry.metrics, skip=is_mcp_path)
     return app

@@ -148,6 +148,23 @@ class RouterSettings(BaseModel):
     call_timeout_seconds: float = Field(default=30.0, gt=0)
 
 
+class TelemetrySettings(BaseModel):
+    """Traces, metrics, logs and audit events (see docs/observability.md)."""
+
+    log_format: Literal["text", "json"] = "text"
+    """``json`` in production: one object per line with the request id; secrets are redacted either way."""
+    otlp_endpoint: str | None = None
+    """OTLP/HTTP traces endpoint (``http://collector:4318/v1/traces``). With neither this nor
+    ``APPLICATIONINSIGHTS_CONNECTION_STRING`` set, nothing is exported and tracing is a no-op."""
+    service_name: str = "mcp-gateway"
+    metrics_enabled: bool = True
+    """Serve Prometheus metrics on ``GET /metrics``."""
+    audit_log_arguments: bool = False
+    """Record tool-call arguments in audit events (they may hold personal data)."""
+    audit_file: Path | None = None
+    """Also append audit events as JSON lines to this file (besides the ``mcpgw.audit`` logger)."""
+
+
 class GatewaySettings(BaseSettings):
     """All gateway configuration. ``create_app`` takes one of these; nothing else reads the environment."""
 
@@ -163,6 +180,7 @@ class GatewaySettings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     proxy: ProxySettings = ProxySettings()
     router: RouterSettings = RouterSettings()
+    telemetry: TelemetrySettings = TelemetrySettings()
 
     @property
     def sqlite_path(self) -> Path:

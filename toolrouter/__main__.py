@@ -8,24 +8,29 @@ import sys
 import uvicorn
 from pydantic import ValidationError
 
+from gateway.telemetry.logs import configure_logging
 from toolrouter.app import create_router_app
 from toolrouter.settings import ToolRouterSettings
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = ToolRouterSettings()
     except ValidationError as exc:
         # Say what to set rather than dumping a traceback.
+        configure_logging("text")
         problems = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
         logging.getLogger("toolrouter").error("invalid tool router configuration: %s", problems)
         return 2
+    # One redacting root handler (text or JSON); uvicorn's loggers propagate to it (log_config=None).
+    configure_logging(settings.log_format, "INFO")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     uvicorn.run(
         create_router_app(settings),
         host=settings.host,
         port=settings.port,
         log_level="info",
+        log_config=None,
         proxy_headers=False,
     )
     return 0

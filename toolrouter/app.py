@@ -31,12 +31,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.telemetry import redaction
+from gateway.telemetry.tracing import configure_tracing
 from toolrouter.catalog import Catalog, CatalogPoller
 from toolrouter.executor import ToolExecutor
 from toolrouter.handlers import SESSION_ID_HEADER, ToolHandlers
 from toolrouter.identity import IdentityMiddleware
 from toolrouter.sessions import OpenSessions
 from toolrouter.settings import ToolRouterSettings, is_loopback_host
+from toolrouter.telemetry import RouterTelemetry, RouterTelemetryMiddleware
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +70,10 @@ class RouterServer(Server[Any]):
 def create_router_app(settings: ToolRouterSettings) -> Starlette:
     """Build the router. Fails fast (ValueError from the settings) when production has no secret."""
     secret = settings.secret.get_secret_value() if settings.secret else None
+    redaction.install()
+    redaction.register_secret(secret)
+    configure_tracing(settings.service_name, settings.otlp_endpoint)
+    telemetry = RouterTelemetry(metrics_enabled=settings.metrics_enabled, audit_arguments=settings.audit_arguments)
     if secret is None:
         logger.warning(
             "MCPGW_ROUTER__SECRET is not set: the tool router accepts X-Mcp-UserId / X-Mcp-Roles from anyone "
@@ -107,7 +114,7 @@ def create_router_app(settings: ToolRouterSettings) -> Starlette:
         default_timeout_seconds=settings.call_timeout_seconds,
         max_response_bytes=settings.max_response_bytes,
     )
-    handlers = ToolHandlers(poller, executor, sessions)
+    handlers = ToolHandlers(poller, executor, sessions, telemetry)
     listen = ListenHandler(bus)
     server = RouterServer(
         SERVER_NAME,
@@ -146,8 +153,12 @@ def create_router_app(settings: ToolRouterSettings) -> Starlette:
             await tool_http.aclose()
 
     app = Starlette(
-        routes=[Route("/healthz", _healthz, methods=["GET"]), Route(MCP_PATH, endpoint=mcp_endpoint)],
-        middleware=[Middleware(IdentityMiddleware, secret=secret)],
+        routes=[
+            Route("/healthz", _healthz, methods=["GET"]),
+            Route("/metrics", telemetry.metrics_endpoint, methods=["GET"]),
+            Route(MCP_PATH, endpoint=mcp_endpoint),
+        ],
+        middleware=[Middleware(RouterTelemetryMiddleware), Middleware(IdentityMiddleware, secret=secret)],
         lifespan=lifespan,
     )
     app.state.catalog = poller

@@ -22,7 +22,9 @@ import httpx
 import mcp_types as types
 from jsonschema.exceptions import ValidationError as SchemaValidationError
 
+from gateway.telemetry.tracing import inject_context
 from toolrouter.catalog import CatalogEntry
+from toolrouter.telemetry import tool_http_span
 
 logger = logging.getLogger(__name__)
 
@@ -90,20 +92,25 @@ class ToolExecutor:
     async def _post(self, url: str, arguments: dict[str, Any], seconds: float) -> tuple[int, str, str, bytes]:
         payload = json.dumps(arguments, ensure_ascii=False).encode()
         headers = {"Content-Type": "application/json", "Accept": "application/json, */*;q=0.5"}
-        async with self._http.stream("POST", url, content=payload, headers=headers, timeout=seconds) as response:
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > self._max_bytes:
-                    raise _TooLarge
-                chunks.append(chunk)
-            return (
-                response.status_code,
-                response.reason_phrase,
-                response.headers.get("content-type", ""),
-                b"".join(chunks),
-            )
+        with tool_http_span(url) as span:
+            # The trace continues into the tool (W3C traceparent); nothing else about the caller goes there.
+            inject_context(headers)
+            async with self._http.stream("POST", url, content=payload, headers=headers, timeout=seconds) as response:
+                if span is not None:
+                    span.set_attribute("http.response.status_code", response.status_code)
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > self._max_bytes:
+                        raise _TooLarge
+                    chunks.append(chunk)
+                return (
+                    response.status_code,
+                    response.reason_phrase,
+                    response.headers.get("content-type", ""),
+                    b"".join(chunks),
+                )
 
     def _map_reply(self, name: str, status: int, reason: str, content_type: str, body: bytes) -> types.CallToolResult:
         text = body.decode("utf-8", errors="replace")

@@ -21,6 +21,7 @@ from toolrouter.catalog import CatalogEntry, CatalogPoller
 from toolrouter.executor import ToolExecutor, error_result
 from toolrouter.identity import principal_of
 from toolrouter.sessions import OpenSessions
+from toolrouter.telemetry import RouterTelemetry
 
 SESSION_ID_HEADER = "mcp-session-id"
 
@@ -41,10 +42,17 @@ def not_available(name: str) -> types.CallToolResult:
 class ToolHandlers:
     """Binds the handlers to the catalog, the executor and the open-session registry."""
 
-    def __init__(self, catalog: CatalogPoller, executor: ToolExecutor, sessions: OpenSessions) -> None:
+    def __init__(
+        self,
+        catalog: CatalogPoller,
+        executor: ToolExecutor,
+        sessions: OpenSessions,
+        telemetry: RouterTelemetry | None = None,
+    ) -> None:
         self._catalog = catalog
         self._executor = executor
         self._sessions = sessions
+        self._telemetry = telemetry or RouterTelemetry(metrics_enabled=False)
 
     async def list_tools(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
@@ -58,9 +66,15 @@ class ToolHandlers:
         self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
         entry = self._catalog.current.get(params.name)
-        if entry is None or not readable(entry, caller(ctx)):
-            return not_available(params.name)
-        return await self._executor.call(entry, params.arguments)
+        principal = caller(ctx)
+        scope = getattr(ctx.request, "scope", None)
+        with self._telemetry.tool_call(scope, principal, params, known=entry is not None) as record:
+            if entry is None or not readable(entry, principal):
+                record.denied()
+                return not_available(params.name)
+            result = await self._executor.call(entry, params.arguments)
+            record.finished(result)
+            return result
 
     async def session_initialized(self, ctx: ServerRequestContext[Any, Any], params: types.NotificationParams) -> None:
         """Remember the session so catalog changes reach it (handshake era only: it has a session id)."""

@@ -30,8 +30,9 @@ SECRET_HEADER = b"x-gateway-secret"
 USER_ID_HEADER = b"x-mcp-userid"
 ROLES_HEADER = b"x-mcp-roles"
 _IDENTITY_HEADERS = frozenset({SECRET_HEADER, USER_ID_HEADER, ROLES_HEADER, b"x-mcp-username"})
-UNAUTHENTICATED_PATHS = frozenset({"/healthz"})
-"""Probes cannot carry the secret, and the health answer reveals nothing."""
+UNAUTHENTICATED_PATHS = frozenset({"/healthz", "/metrics"})
+"""Probes and scrapers cannot carry the secret; the health answer reveals nothing, and the metrics only
+registered tool names and counts (the router is reachable inside the cluster only)."""
 
 
 def principal_from_headers(user_id: str | None, roles: str | None) -> Principal | None:

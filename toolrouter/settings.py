@@ -11,7 +11,7 @@ import ipaddress
 import os
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_CATALOG_URL = "http://127.0.0.1:8000/internal/tool-catalog"
@@ -56,6 +56,17 @@ class ToolRouterSettings(BaseSettings):
     environment: Literal["development", "production"] = Field(
         default="development", validation_alias="MCPGW_SERVER__ENVIRONMENT"
     )
+    # Telemetry reads the gateway's MCPGW_TELEMETRY__* variables, so one setting configures both processes.
+    log_format: Literal["text", "json"] = Field(default="text", validation_alias="MCPGW_TELEMETRY__LOG_FORMAT")
+    otlp_endpoint: str | None = Field(default=None, validation_alias="MCPGW_TELEMETRY__OTLP_ENDPOINT")
+    """OTLP/HTTP traces endpoint; ``APPLICATIONINSIGHTS_CONNECTION_STRING`` selects Application Insights."""
+    service_name: str = Field(default="mcp-gateway-toolrouter", validation_alias="MCPGW_ROUTER__SERVICE_NAME")
+    metrics_enabled: bool = Field(default=True, validation_alias="MCPGW_TELEMETRY__METRICS_ENABLED")
+    audit_arguments: bool = Field(
+        default=False,
+        validation_alias=AliasChoices("MCPGW_ROUTER__AUDIT_ARGUMENTS", "MCPGW_TELEMETRY__AUDIT_LOG_ARGUMENTS"),
+    )
+    """Record tool-call arguments in audit events (they may hold personal data)."""
 
     @field_validator("secret")
     @classmethod

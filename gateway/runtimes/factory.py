@@ -33,5 +33,10 @@ def local_router_spec(settings: GatewaySettings, secret: str) -> WorkloadSpec:
             "MCPGW_ROUTER__CATALOG_URL": f"http://127.0.0.1:{port}/internal/tool-catalog",
             "MCPGW_ROUTER__CALL_TIMEOUT_SECONDS": str(settings.router.call_timeout_seconds),
             "MCPGW_SERVER__ENVIRONMENT": settings.server.environment,
+            # Router processes do not inherit the gateway's MCPGW_* variables: pass telemetry on explicitly.
+            "MCPGW_TELEMETRY__LOG_FORMAT": settings.telemetry.log_format,
+            "MCPGW_TELEMETRY__METRICS_ENABLED": str(settings.telemetry.metrics_enabled).lower(),
+            "MCPGW_ROUTER__AUDIT_ARGUMENTS": str(settings.telemetry.audit_log_arguments).lower(),
+            **({"MCPGW_TELEMETRY__OTLP_ENDPOINT": otlp} if (otlp := settings.telemetry.otlp_endpoint) else {}),
         },
     )

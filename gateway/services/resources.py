@@ -28,6 +28,7 @@ from gateway.models import (
 from gateway.runtimes.base import Runtime, WorkloadKind, WorkloadSpec
 from gateway.services.ssrf import check_url_target
 from gateway.stores.base import MetadataStore, ResourceKind, StoredRecord
+from gateway.telemetry.audit import audited
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,18 @@ class ResourceService(Generic[DataT, ResourceT]):
 
     # ----- writes ------------------------------------------------------------------------------------
     async def create(self, principal: Principal, data: DataT) -> ResourceT:
+        with audited(principal.user_id, f"{self.kind}.create", data.name, success_status=201):
+            return await self._create(principal, data)
+
+    async def update(self, principal: Principal, name: str, data: DataT, if_match: str | None = None) -> ResourceT:
+        with audited(principal.user_id, f"{self.kind}.update", name):
+            return await self._update(principal, name, data, if_match)
+
+    async def delete(self, principal: Principal, name: str, if_match: str | None = None) -> None:
+        with audited(principal.user_id, f"{self.kind}.delete", name, success_status=204):
+            await self._delete(principal, name, if_match)
+
+    async def _create(self, principal: Principal, data: DataT) -> ResourceT:
         self._check_reserved(data.name)
         self._check_workload_identity(principal, data)
         spec = await self._checked_spec(data)
@@ -114,7 +127,7 @@ class ResourceService(Generic[DataT, ResourceT]):
         log.info("%s %s created by %s", self.kind, data.name, principal.user_id)
         return resource
 
-    async def update(self, principal: Principal, name: str, data: DataT, if_match: str | None = None) -> ResourceT:
+    async def _update(self, principal: Principal, name: str, data: DataT, if_match: str | None) -> ResourceT:
         if data.name.lower() != name.lower():
             raise InvalidRequest(
                 f"{self.kind.capitalize()} name in URL and body must match.",
@@ -151,7 +164,7 @@ class ResourceService(Generic[DataT, ResourceT]):
                 raise
         return resource
 
-    async def delete(self, principal: Principal, name: str, if_match: str | None = None) -> None:
+    async def _delete(self, principal: Principal, name: str, if_match: str | None) -> None:
         record = await self._existing(name)
         if not can_write(principal, _created_by(self._load(record))):
             raise Forbidden(NO_PERMISSION)

@@ -34,6 +34,8 @@ def _common(namespace: str, registry: Any, bridge_image: str) -> dict[str, Any]:
         "MCPGW_RUNTIME__KUBERNETES__NAMESPACE": namespace,
         "MCPGW_RUNTIME__KUBERNETES__REGISTRY": registry,
         "MCPGW_RUNTIME__KUBERNETES__BRIDGE_IMAGE": bridge_image,
+        # One JSON object per line, with tokens and secrets redacted: what log pipelines ingest.
+        "MCPGW_TELEMETRY__LOG_FORMAT": "json",
     }
 
 

@@ -7,6 +7,8 @@ so assertions run synchronously on complete data.
 
 from __future__ import annotations
 
+import asyncio
+
 import base64
 from dataclasses import dataclass, field
 from typing import Any
@@ -170,6 +172,9 @@ def _computed(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
 
 def run_stack(cfg: Any, stack: str = "dev") -> Recorded:
     """Build the program for ``cfg`` under fresh mocks and return everything it declared."""
+    # Pulumi's test runner uses the thread's current event loop; async tests that ran before may have
+    # closed it and left none, so give the main thread a fresh one.
+    asyncio.set_event_loop(asyncio.new_event_loop())
     mocks = RecordingMocks()
     pulumi.runtime.set_mocks(mocks, project="mcp-gateway", stack=stack, preview=False)
     from infra.stack import build  # the program module creates nothing at import time

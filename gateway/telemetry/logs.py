@@ -1,0 +1,116 @@
+"""Request ids and log set-up: JSON (or text) lines carrying the request id and trace id, redacted.
+
+The request id lives in a context variable set by the HTTP middleware, so every record logged while a
+request is handled (by the gateway, uvicorn, httpx or the MCP SDK) carries it without being passed along.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import re
+import secrets
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from gateway.telemetry import redaction
+
+REQUEST_ID_HEADER = "x-request-id"
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+"""An inbound id is echoed into logs and headers, so it must be short and harmless."""
+
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("mcpgw_request_id", default=None)
+
+# LogRecord attributes that are not "extra" fields.
+_STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+def accept_request_id(inbound: str | None) -> str:
+    """The caller's ``X-Request-Id`` when it is well-formed, else a new random id."""
+    if inbound and _REQUEST_ID_RE.match(inbound):
+        return inbound
+    return secrets.token_hex(8)
+
+
+def current_request_id() -> str | None:
+    return request_id_var.get()
+
+
+class RequestContextFilter(logging.Filter):
+    """Adds ``request_id``, ``trace_id`` and ``span_id`` to every record (None outside a request/span)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        record.trace_id, record.span_id = _trace_ids()
+        return True
+
+
+def _trace_ids() -> tuple[str | None, str | None]:
+    from opentelemetry import trace
+
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return None, None
+    return format(context.trace_id, "032x"), format(context.span_id, "016x")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, request/trace ids, extra fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD_ATTRS and value is not None and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        # Extra fields are attached after the record was created (and redacted): redact the line again.
+        return redaction.redact(json.dumps(entry, default=str, ensure_ascii=False))
+
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
+
+
+def make_handler(log_format: Literal["text", "json"], stream: Any = None) -> logging.Handler:
+    """A stream handler that adds request context and writes the chosen format (redaction happens when
+    records are created, see :func:`gateway.telemetry.redaction.install`)."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    _decorate(handler, log_format)
+    return handler
+
+
+def _decorate(handler: logging.Handler, log_format: Literal["text", "json"]) -> None:
+    handler.addFilter(RequestContextFilter())
+    handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
+
+
+def configure_logging(log_format: Literal["text", "json"], level: str = "INFO", audit_file: Path | None = None) -> None:
+    """Replace the root handlers with one redacting handler; uvicorn's loggers propagate to it.
+
+    Call before ``uvicorn.run`` and pass ``log_config=None`` there, or uvicorn installs its own handlers.
+    """
+    redaction.install()
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        root.removeHandler(existing)
+    root.addHandler(make_handler(log_format))
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        uvicorn_logger = logging.getLogger(name)
+        uvicorn_logger.handlers.clear()
+        uvicorn_logger.propagate = True
+    if audit_file is not None:
+        audit_file.parent.mkdir(parents=True, exist_ok=True)
+        file_handler = logging.FileHandler(audit_file, encoding="utf-8")
+        _decorate(file_handler, "json")
+        logging.getLogger("mcpgw.audit").addHandler(file_handler)
