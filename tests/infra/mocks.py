@@ -8,7 +8,6 @@ so assertions run synchronously on complete data.
 from __future__ import annotations
 
 import asyncio
-
 import base64
 from dataclasses import dataclass, field
 from typing import Any
