@@ -161,6 +161,16 @@ def expected_failures(leg: str, path: Path = EXPECTED_FAILURES) -> dict[str, str
     return {str(k): str(v) for k, v in (data.get(leg) or {}).items()}
 
 
+def assert_matches_expected_failures(result: ConformanceResult, leg: str, where: str) -> None:
+    """Fail unless ``result`` failed exactly the scenarios expected-failures.yml lists for ``leg``."""
+    allowed = set(expected_failures(leg))
+    unexpected = result.failed_scenarios - allowed
+    stale = allowed - result.failed_scenarios
+    assert not unexpected, f"unexpected failures {where} in {leg}:\n{result.describe_failures()}"
+    assert not stale, f"{leg}: these pass {where}; remove them from expected-failures.yml: {sorted(stale)}"
+    assert len(result.scenarios) >= 30, "the harness did not really run the suite"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the MCP conformance suite against URL.")
     parser.add_argument("url")
