@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint unit openapi clean
+.PHONY: run test lint unit openapi bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ unit: $(VENV)/.installed-dev
 
 openapi: $(VENV)/.installed-dev
 	$(BIN)/python -m gateway.openapi > openapi/mcp-gateway.openapi.json
+
+bench: $(VENV)/.installed-dev  ## gateway vs direct (docs/benchmarks.md); BENCH_ARGS=--quick for a smoke run
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mcp-gateway .pytest_cache .mypy_cache .ruff_cache

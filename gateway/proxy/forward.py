@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
@@ -16,6 +18,16 @@ import httpx
 from starlette.types import Message, Receive, Send
 
 from gateway.errors import PayloadTooLarge
+
+# httpcore runs ``import sniffio`` inside every request. sniffio is optional (neither httpcore nor anyio
+# requires it any more), and a failed import is not cached: each request re-searched sys.path with a
+# dozen stat() calls (~6% of the gateway's CPU in the profile, see docs/benchmarks.md). A ``None`` entry
+# makes the import fail at once, with the same ImportError, and only when sniffio really is absent.
+if importlib.util.find_spec("sniffio") is None:
+    sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
+
+SMALL_RESPONSE_BYTES = 64 * 1024
+"""A non-SSE reply with a Content-Length up to this is read whole and sent downstream in one message."""
 
 
 class ClientDisconnected(Exception):
@@ -40,9 +52,13 @@ class RequestBody:
         self._limit = limit
         self.finished = False
         self.disconnected = False
+        self._pending = b""
 
     async def stream(self) -> AsyncIterator[bytes]:
-        received = 0
+        received = len(self._pending)
+        if self._pending:
+            pending, self._pending = self._pending, b""
+            yield pending
         while not self.finished:
             message = await self._receive()
             if message["type"] == "http.disconnect":
@@ -55,6 +71,22 @@ class RequestBody:
             self.finished = not message.get("more_body", False)
             if chunk:
                 yield chunk
+
+    async def read_if_whole(self) -> bytes | None:
+        """The body, when the first ASGI message holds all of it (the usual small JSON-RPC POST); else
+        None, and ``stream`` then yields from where this stopped (nothing was lost)."""
+        message = await self._receive()
+        if message["type"] == "http.disconnect":
+            self.disconnected = True
+            raise ClientDisconnected("the client went away while sending its request")
+        chunk: bytes = message.get("body", b"")
+        if len(chunk) > self._limit:
+            raise PayloadTooLarge(f"The MCP request body is larger than {self._limit} bytes.")
+        if not message.get("more_body", False):
+            self.finished = True
+            return chunk
+        self._pending = chunk
+        return None
 
     async def drain(self) -> None:
         """Consume a body nobody forwards (GET, DELETE) so that the next ``receive`` means disconnect."""
@@ -83,22 +115,44 @@ async def forward(
     anything is sent downstream and returns the headers to send (it may raise to answer differently).
     Upstream connection errors propagate as ``httpx`` exceptions before anything was sent."""
     body = RequestBody(receive, request.body_limit)
-    content = body.stream() if request.has_body else None
-    if not request.has_body:
+    content: bytes | AsyncIterator[bytes] | None = None
+    if request.has_body:
+        # A whole body goes up as bytes (one write, no generator); only a body still arriving is streamed.
+        whole = await body.read_if_whole()
+        content = whole if whole is not None else body.stream()
+    else:
         await body.drain()
-    timeout = httpx.Timeout(
-        client.timeout.connect, read=request.read_timeout, write=client.timeout.write, pool=client.timeout.pool
-    )
     upstream_request = client.build_request(
-        request.method, request.url, headers=request.headers, content=content, timeout=timeout
+        request.method, request.url, headers=request.headers, content=content, timeout=_timeout(client, request)
     )
     response = await client.send(upstream_request, stream=True)
     try:
         headers = await on_response(response)
+        if _is_small(response):
+            # Nothing to stream: read it whole and answer in one message, without the relay and
+            # disconnect-watch tasks (two task creations and cancellations per call in the profile).
+            payload = b"".join([chunk async for chunk in response.aiter_raw()])
+            await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+            await send({"type": "http.response.body", "body": payload, "more_body": False})
+            return
         await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
         await _relay_until_disconnect(response, body, send)
     finally:
         await response.aclose()
+
+
+def _timeout(client: httpx.AsyncClient, request: UpstreamRequest) -> httpx.Timeout:
+    default = client.timeout
+    if request.read_timeout == default.read:
+        return default  # the common case: no new Timeout object per request
+    return httpx.Timeout(default.connect, read=request.read_timeout, write=default.write, pool=default.pool)
+
+
+def _is_small(response: httpx.Response) -> bool:
+    length = response.headers.get("content-length")
+    if length is None or not length.isdigit() or int(length) > SMALL_RESPONSE_BYTES:
+        return False
+    return not response.headers.get("content-type", "").startswith("text/event-stream")
 
 
 async def _relay_until_disconnect(response: httpx.Response, body: RequestBody, send: Send) -> None:

@@ -6,12 +6,13 @@ Errors leave as JSON-RPC error bodies with the matching HTTP status, never as HT
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 from starlette.types import Receive, Scope, Send
@@ -67,7 +68,11 @@ class McpProxy:
         proxy = ctx.settings.proxy
         self._origins = OriginPolicy(proxy.allowed_origins, ctx.settings.server.public_url)
         self._balancer = LeastInFlight()
-        limits = httpx.Limits(max_connections=proxy.max_connections, max_keepalive_connections=proxy.max_connections)
+        # Idle connections expire before the replicas' own keep-alive timeout (uvicorn: 5 s), so the proxy never
+        # reuses one the replica is closing at that moment.
+        limits = httpx.Limits(
+            max_connections=proxy.max_connections, max_keepalive_connections=proxy.max_connections, keepalive_expiry=2.0
+        )
         timeout = httpx.Timeout(proxy.connect_timeout_seconds, read=proxy.read_timeout_seconds)
         self._client = httpx.AsyncClient(limits=limits, timeout=timeout, trust_env=False, follow_redirects=False)
         # Replaced by create_app; this default records nothing, so a bare McpProxy costs nothing extra.
@@ -196,12 +201,28 @@ class McpProxy:
         assert call.endpoint is not None
         log.warning("upstream %s failed: %s", call.endpoint.id, type(exc).__name__)
         self.telemetry.upstream_failed("router" if call.is_router else "adapter", call.target, exc)
-        if call.session_key is not None and isinstance(exc, httpx.ConnectError):
+        if call.session_key is not None and await self._replica_gone(call.endpoint.url, exc):
+            # The session died with its replica: a 404 makes the client re-initialize elsewhere.
             await self._ctx.sessions.delete(call.session_key)
             raise NotFound(SESSION_NOT_FOUND) from exc
         if isinstance(exc, httpx.TimeoutException):
             raise BackendError(f"The replica {call.endpoint.id} did not answer in time.") from exc
         raise BackendError(f"The replica {call.endpoint.id} could not be reached.") from exc
+
+    @staticmethod
+    async def _replica_gone(url: str, exc: httpx.HTTPError) -> bool:
+        """Refused connections mean the replica is gone; a dropped connection is checked with a fresh connect."""
+        if isinstance(exc, httpx.ConnectError):
+            return True
+        if not isinstance(exc, httpx.NetworkError | httpx.RemoteProtocolError):
+            return False
+        parts = urlsplit(url)
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(parts.hostname, parts.port or 80), 1.0)
+        except (OSError, TimeoutError):
+            return True
+        writer.close()
+        return False
 
     def _challenge(self, scope: Scope, exc: GatewayError) -> str | None:
         if not isinstance(exc, Unauthenticated):
