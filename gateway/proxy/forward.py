@@ -9,22 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
-import httpx
 from starlette.types import Message, Receive, Send
 
 from gateway.errors import PayloadTooLarge
-
-# httpcore runs ``import sniffio`` inside every request. sniffio is optional (neither httpcore nor anyio
-# requires it any more), and a failed import is not cached: each request re-searched sys.path with a
-# dozen stat() calls (~6% of the gateway's CPU in the profile, see docs/benchmarks.md). A ``None`` entry
-# makes the import fail at once, with the same ImportError, and only when sniffio really is absent.
-if importlib.util.find_spec("sniffio") is None:
-    sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
+from gateway.proxy.upstream import UpstreamClient, UpstreamError, UpstreamResponse
 
 SMALL_RESPONSE_BYTES = 64 * 1024
 """A non-SSE reply with a Content-Length up to this is read whole and sent downstream in one message."""
@@ -52,6 +43,7 @@ class RequestBody:
         self._limit = limit
         self.finished = False
         self.disconnected = False
+        self.too_large: PayloadTooLarge | None = None
         self._pending = b""
 
     async def stream(self) -> AsyncIterator[bytes]:
@@ -67,7 +59,9 @@ class RequestBody:
             chunk = message.get("body", b"")
             received += len(chunk)
             if received > self._limit:
-                raise PayloadTooLarge(f"The MCP request body is larger than {self._limit} bytes.")
+                # Remembered: the HTTP client may report the aborted upload as a connection error.
+                self.too_large = PayloadTooLarge(f"The MCP request body is larger than {self._limit} bytes.")
+                raise self.too_large
             self.finished = not message.get("more_body", False)
             if chunk:
                 yield chunk
@@ -101,11 +95,11 @@ class RequestBody:
                 return
 
 
-ResponseStart = Callable[[httpx.Response], Awaitable[list[tuple[bytes, bytes]]]]
+ResponseStart = Callable[[UpstreamResponse], Awaitable[list[tuple[bytes, bytes]]]]
 
 
 async def forward(
-    client: httpx.AsyncClient,
+    client: UpstreamClient,
     request: UpstreamRequest,
     receive: Receive,
     send: Send,
@@ -113,7 +107,7 @@ async def forward(
 ) -> None:
     """Send ``request`` upstream and relay the answer. ``on_response`` sees the upstream response before
     anything is sent downstream and returns the headers to send (it may raise to answer differently).
-    Upstream connection errors propagate as ``httpx`` exceptions before anything was sent."""
+    Upstream failures before anything was sent propagate as :class:`UpstreamError`."""
     body = RequestBody(receive, request.body_limit)
     content: bytes | AsyncIterator[bytes] | None = None
     if request.has_body:
@@ -122,40 +116,35 @@ async def forward(
         content = whole if whole is not None else body.stream()
     else:
         await body.drain()
-    upstream_request = client.build_request(
-        request.method, request.url, headers=request.headers, content=content, timeout=_timeout(client, request)
-    )
-    response = await client.send(upstream_request, stream=True)
+    try:
+        response = await client.send(request.method, request.url, request.headers, content, request.read_timeout)
+    except UpstreamError as exc:
+        if body.too_large is not None:
+            raise body.too_large from exc
+        raise
     try:
         headers = await on_response(response)
         if _is_small(response):
             # Nothing to stream: read it whole and answer in one message, without the relay and
             # disconnect-watch tasks (two task creations and cancellations per call in the profile).
-            payload = b"".join([chunk async for chunk in response.aiter_raw()])
+            payload = await response.read()
             await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
             await send({"type": "http.response.body", "body": payload, "more_body": False})
             return
         await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
         await _relay_until_disconnect(response, body, send)
     finally:
-        await response.aclose()
+        response.close()
 
 
-def _timeout(client: httpx.AsyncClient, request: UpstreamRequest) -> httpx.Timeout:
-    default = client.timeout
-    if request.read_timeout == default.read:
-        return default  # the common case: no new Timeout object per request
-    return httpx.Timeout(default.connect, read=request.read_timeout, write=default.write, pool=default.pool)
-
-
-def _is_small(response: httpx.Response) -> bool:
+def _is_small(response: UpstreamResponse) -> bool:
     length = response.headers.get("content-length")
     if length is None or not length.isdigit() or int(length) > SMALL_RESPONSE_BYTES:
         return False
     return not response.headers.get("content-type", "").startswith("text/event-stream")
 
 
-async def _relay_until_disconnect(response: httpx.Response, body: RequestBody, send: Send) -> None:
+async def _relay_until_disconnect(response: UpstreamResponse, body: RequestBody, send: Send) -> None:
     async def relay() -> None:
         async for chunk in response.aiter_raw():
             if chunk:
@@ -175,5 +164,5 @@ async def _relay_until_disconnect(response: httpx.Response, body: RequestBody, s
     failure = relay_task.exception() if relay_task in done and not relay_task.cancelled() else None
     # An upstream that breaks mid-stream leaves the client a truncated stream, which MCP clients handle;
     # anything else is a bug and must surface.
-    if failure is not None and not isinstance(failure, httpx.HTTPError | OSError):
+    if failure is not None and not isinstance(failure, UpstreamError | OSError):
         raise failure

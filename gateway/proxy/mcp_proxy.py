@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
-import httpx
 from starlette.types import Receive, Scope, Send
 
 from gateway.auth.challenge import challenge_header
@@ -35,6 +34,14 @@ from gateway.proxy.balancer import LeastInFlight
 from gateway.proxy.forward import ClientDisconnected, UpstreamRequest, forward
 from gateway.proxy.headers import downstream_response_headers, forwarded_value, upstream_request_headers
 from gateway.proxy.origins import OriginPolicy
+from gateway.proxy.upstream import (
+    UpstreamClient,
+    UpstreamConnectError,
+    UpstreamDisconnected,
+    UpstreamError,
+    UpstreamResponse,
+    UpstreamTimeout,
+)
 from gateway.runtimes.base import ROUTER_WORKLOAD, Endpoint
 from gateway.stores.base import SessionKey, SessionRoute
 from gateway.telemetry.mcp import McpTelemetry
@@ -68,13 +75,9 @@ class McpProxy:
         proxy = ctx.settings.proxy
         self._origins = OriginPolicy(proxy.allowed_origins, ctx.settings.server.public_url)
         self._balancer = LeastInFlight()
-        # Idle connections expire before the replicas' own keep-alive timeout (uvicorn: 5 s), so the proxy never
-        # reuses one the replica is closing at that moment.
-        limits = httpx.Limits(
-            max_connections=proxy.max_connections, max_keepalive_connections=proxy.max_connections, keepalive_expiry=2.0
+        self._client = UpstreamClient(
+            proxy.max_connections, proxy.connect_timeout_seconds, proxy.read_timeout_seconds
         )
-        timeout = httpx.Timeout(proxy.connect_timeout_seconds, read=proxy.read_timeout_seconds)
-        self._client = httpx.AsyncClient(limits=limits, timeout=timeout, trust_env=False, follow_redirects=False)
         # Replaced by create_app; this default records nothing, so a bare McpProxy costs nothing extra.
         self.telemetry = McpTelemetry(None, ctx.router_secret.encode())
 
@@ -168,7 +171,7 @@ class McpProxy:
             read_timeout=None if method == "GET" else self._ctx.settings.proxy.read_timeout_seconds,
         )
 
-        async def on_response(response: httpx.Response) -> list[tuple[bytes, bytes]]:
+        async def on_response(response: UpstreamResponse) -> list[tuple[bytes, bytes]]:
             return await self._after_upstream(call, method, response)
 
         self._balancer.acquire(endpoint.url)
@@ -176,12 +179,12 @@ class McpProxy:
             await forward(self._client, request, receive, send, on_response)
         except PayloadTooLarge:
             raise
-        except httpx.HTTPError as exc:
+        except UpstreamError as exc:
             await self._upstream_failed(call, exc)
         finally:
             self._balancer.release(endpoint.url)
 
-    async def _after_upstream(self, call: _Call, method: str, response: httpx.Response) -> list[tuple[bytes, bytes]]:
+    async def _after_upstream(self, call: _Call, method: str, response: UpstreamResponse) -> list[tuple[bytes, bytes]]:
         assert call.principal is not None and call.endpoint is not None
         drop_session_id = False
         if call.session_key is None:
@@ -195,9 +198,9 @@ class McpProxy:
                     drop_session_id = True
         elif method == "DELETE" and (response.is_success or response.status_code == 404):
             await self._ctx.sessions.delete(call.session_key)
-        return downstream_response_headers(list(response.headers.multi_items()), drop_session_id)
+        return downstream_response_headers(response.multi_items(), drop_session_id)
 
-    async def _upstream_failed(self, call: _Call, exc: httpx.HTTPError) -> None:
+    async def _upstream_failed(self, call: _Call, exc: UpstreamError) -> None:
         assert call.endpoint is not None
         log.warning("upstream %s failed: %s", call.endpoint.id, type(exc).__name__)
         self.telemetry.upstream_failed("router" if call.is_router else "adapter", call.target, exc)
@@ -205,16 +208,16 @@ class McpProxy:
             # The session died with its replica: a 404 makes the client re-initialize elsewhere.
             await self._ctx.sessions.delete(call.session_key)
             raise NotFound(SESSION_NOT_FOUND) from exc
-        if isinstance(exc, httpx.TimeoutException):
+        if isinstance(exc, UpstreamTimeout):
             raise BackendError(f"The replica {call.endpoint.id} did not answer in time.") from exc
         raise BackendError(f"The replica {call.endpoint.id} could not be reached.") from exc
 
     @staticmethod
-    async def _replica_gone(url: str, exc: httpx.HTTPError) -> bool:
+    async def _replica_gone(url: str, exc: UpstreamError) -> bool:
         """Refused connections mean the replica is gone; a dropped connection is checked with a fresh connect."""
-        if isinstance(exc, httpx.ConnectError):
+        if isinstance(exc, UpstreamConnectError):
             return True
-        if not isinstance(exc, httpx.NetworkError | httpx.RemoteProtocolError):
+        if not isinstance(exc, UpstreamDisconnected):
             return False
         parts = urlsplit(url)
         try:

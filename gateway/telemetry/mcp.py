@@ -22,7 +22,6 @@ from contextvars import Token
 from types import TracebackType
 from typing import Any
 
-import httpx
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -70,11 +69,8 @@ class McpTelemetry:
 
     def upstream_failed(self, kind: str, target: str, exc: BaseException) -> None:
         if self.metrics is not None:
-            error = (
-                "timeout"
-                if isinstance(exc, httpx.TimeoutException)
-                else ("connect" if isinstance(exc, httpx.ConnectError) else "other")
-            )
+            # Upstream errors name their kind (timeout, connect, disconnect); anything else is "other".
+            error = str(getattr(exc, "kind", "other"))
             self.metrics.upstream_errors.labels(kind, target, error).inc()
         span = trace.get_current_span()
         if span.is_recording():
