@@ -44,7 +44,9 @@ class Stack:
                     ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
                 except (OSError, ValueError, IndexError):
                     continue
-                if b"toolrouter" in cmdline and _descends_from(ppid, self.gateway.pid):
+                # The guard's command line names toolrouter too; the router is the guard's child.
+                is_router = b"toolrouter" in cmdline and b"gateway.runtimes.guard" not in cmdline
+                if is_router and _descends_from(ppid, self.gateway.pid):
                     return int(entry.name)
         return None
 
