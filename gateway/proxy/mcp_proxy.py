@@ -6,13 +6,12 @@ Errors leave as JSON-RPC error bodies with the matching HTTP status, never as HT
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 from starlette.types import Receive, Scope, Send
 
@@ -204,28 +203,14 @@ class McpProxy:
         assert call.endpoint is not None
         log.warning("upstream %s failed: %s", call.endpoint.id, type(exc).__name__)
         self.telemetry.upstream_failed("router" if call.is_router else "adapter", call.target, exc)
-        if call.session_key is not None and await self._replica_gone(call.endpoint.url, exc):
-            # The session died with its replica: a 404 makes the client re-initialize elsewhere.
+        if call.session_key is not None and isinstance(exc, UpstreamConnectError | UpstreamDisconnected):
+            # A refused or broken connection means the replica died or restarted, and its sessions with it
+            # (a restarted replica may even listen on the same port): a 404 makes the client re-initialize.
             await self._ctx.sessions.delete(call.session_key)
             raise NotFound(SESSION_NOT_FOUND) from exc
         if isinstance(exc, UpstreamTimeout):
             raise BackendError(f"The replica {call.endpoint.id} did not answer in time.") from exc
         raise BackendError(f"The replica {call.endpoint.id} could not be reached.") from exc
-
-    @staticmethod
-    async def _replica_gone(url: str, exc: UpstreamError) -> bool:
-        """Refused connections mean the replica is gone; a dropped connection is checked with a fresh connect."""
-        if isinstance(exc, UpstreamConnectError):
-            return True
-        if not isinstance(exc, UpstreamDisconnected):
-            return False
-        parts = urlsplit(url)
-        try:
-            _, writer = await asyncio.wait_for(asyncio.open_connection(parts.hostname, parts.port or 80), 1.0)
-        except (OSError, TimeoutError):
-            return True
-        writer.close()
-        return False
 
     def _challenge(self, scope: Scope, exc: GatewayError) -> str | None:
         if not isinstance(exc, Unauthenticated):
