@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from gateway.errors import Unauthenticated
+
 WELL_KNOWN_PRM = "/.well-known/oauth-protected-resource"
 
 
@@ -27,3 +29,13 @@ def challenge_header(base_url: str, path: str, error_code: str | None = None, de
         if description:
             parts.append(f"error_description={_quoted(description)}")
     return "Bearer " + ", ".join(parts)
+
+
+def public_base(public_url: str | None, scheme: str, host: str) -> str:
+    """The gateway's external base URL: the configured one, else the request's own origin."""
+    return public_url or f"{scheme}://{host}"
+
+
+def challenge_for(error: Unauthenticated, base_url: str, path: str) -> str:
+    """The challenge for an authentication failure; a description only when a token was presented."""
+    return challenge_header(base_url, path, error.error_code, error.detail if error.error_code else None)

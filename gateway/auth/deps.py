@@ -6,14 +6,13 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from gateway.auth.challenge import challenge_header
+from gateway.auth.challenge import challenge_for, public_base
 from gateway.auth.principal import Principal
 from gateway.errors import Unauthenticated
 
 
 def public_base_url(request: Request) -> str:
-    configured = request.app.state.ctx.settings.server.public_url
-    return str(configured or f"{request.url.scheme}://{request.url.netloc}")
+    return public_base(request.app.state.ctx.settings.server.public_url, request.url.scheme, request.url.netloc)
 
 
 async def current_principal(request: Request) -> Principal:
@@ -21,9 +20,7 @@ async def current_principal(request: Request) -> Principal:
     try:
         principal: Principal = await authenticator.authenticate(request.headers, request.query_params)
     except Unauthenticated as exc:
-        exc.headers["WWW-Authenticate"] = challenge_header(
-            public_base_url(request), request.url.path, exc.error_code, exc.detail if exc.error_code else None
-        )
+        exc.headers["WWW-Authenticate"] = challenge_for(exc, public_base_url(request), request.url.path)
         raise
     return principal
 

@@ -25,6 +25,3 @@ class LeastInFlight:
         self._in_flight[url] -= 1
         if self._in_flight[url] <= 0:
             del self._in_flight[url]
-
-    def in_flight(self, url: str) -> int:
-        return self._in_flight.get(url, 0)

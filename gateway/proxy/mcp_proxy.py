@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl
 
 from starlette.types import Receive, Scope, Send
 
-from gateway.auth.challenge import challenge_header
+from gateway.auth.challenge import challenge_for, public_base
 from gateway.auth.principal import Principal
 from gateway.auth.rbac import can_read
 from gateway.context import GatewayContext
@@ -215,10 +215,9 @@ class McpProxy:
     def _challenge(self, scope: Scope, exc: GatewayError) -> str | None:
         if not isinstance(exc, Unauthenticated):
             return None
-        public = self._ctx.settings.server.public_url
         host = dict(scope["headers"]).get(b"host", b"localhost").decode("latin-1")
-        base = public or f"{scope.get('scheme', 'http')}://{host}"
-        return challenge_header(base, scope["path"], exc.error_code, exc.detail if exc.error_code else None)
+        base = public_base(self._ctx.settings.server.public_url, scope.get("scheme", "http"), host)
+        return challenge_for(exc, base, scope["path"])
 
 
 async def _send_error(send: Send, exc: GatewayError, challenge: str | None) -> None:

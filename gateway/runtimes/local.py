@@ -166,11 +166,6 @@ class LocalRuntime:
         ready = await self.endpoints(spec.name)
         return ready[0].url if ready else None
 
-    def replica_pids(self, name: str) -> list[int]:
-        """Process ids of a workload's guards (for operators and tests)."""
-        workload = self._workloads.get(name)
-        return [pid for r in (workload.replicas if workload else []) if (pid := r.pid) is not None]
-
     def _get(self, name: str) -> _Workload:
         workload = self._workloads.get(name)
         if workload is None:
