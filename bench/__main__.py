@@ -90,29 +90,22 @@ async def _sessions(stack: Stack, quick: bool) -> dict[str, Any]:
     return out
 
 
-def _profile_start(stack: Stack, out: Path) -> subprocess.Popen[bytes] | None:
-    """py-spy on the gateway (needs ptrace); the flame data lands next to the results."""
+def _profile_start(stack: Stack, work: Path) -> list[subprocess.Popen[bytes]]:
+    """py-spy on the gateway and on its tool router (needs ptrace); collapsed stacks land next to the results."""
     spy = Path(sys.executable).with_name("py-spy")
     if not spy.exists():
         progress("py-spy not installed: --profile skipped (pip install py-spy)")
-        return None
-    return subprocess.Popen(
-        [
-            str(spy),
-            "record",
-            "--pid",
-            str(stack.gateway.pid),
-            "--rate",
-            "250",
-            "--format",
-            "raw",
-            "-o",
-            str(out),
-            "--nonblocking",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+        return []
+    targets = {"gateway": stack.gateway.pid, "router": stack.router_pid()}
+    recorders = []
+    for name, pid in targets.items():
+        if pid is None:
+            progress(f"--profile: no {name} process found; not recorded")
+            continue
+        command = [str(spy), "record", "--pid", str(pid), "--rate", "250", "--format", "raw"]
+        command += ["-o", str(work / f"{name}-profile.txt"), "--nonblocking"]
+        recorders.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    return recorders
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,7 +119,9 @@ def main(argv: list[str] | None = None) -> int:
         default=2048,
         help="MCPGW_PROXY__MAX_CONNECTIONS (the default 512 caps open SSE streams)",
     )
-    parser.add_argument("--profile", action="store_true", help="record the gateway with py-spy (collapsed stacks)")
+    parser.add_argument(
+        "--profile", action="store_true", help="record the gateway and the tool router with py-spy (collapsed stacks)"
+    )
     parser.add_argument("--concurrency", help="override, e.g. 1,64")
     parser.add_argument("--reps", type=int, help="override the repetitions")
     parser.add_argument(
@@ -155,13 +150,13 @@ def main(argv: list[str] | None = None) -> int:
         "gateway_env": args.gateway_env,
         "loadavg_start": [round(x, 2) for x in os.getloadavg()],
     }
-    spy: subprocess.Popen[bytes] | None = None
+    recorders: list[subprocess.Popen[bytes]] = []
     try:
         print(f"bench: starting upstreams, weather tool and gateway (logs in {work / 'logs'})", file=sys.stderr)
         extra_env = dict(item.split("=", 1) for item in args.gateway_env)
         stack = start_stack(group, work, args.log_level, args.max_connections, extra_env)
         if args.profile:
-            spy = _profile_start(stack, work / "gateway-profile.txt")
+            recorders = _profile_start(stack, work)
         plan = _plan(args.quick)
         if args.concurrency:
             plan.concurrencies = tuple(int(c) for c in args.concurrency.split(","))
@@ -181,9 +176,9 @@ def main(argv: list[str] | None = None) -> int:
         print("bench: interrupted; stopping everything", file=sys.stderr)
         return 130
     finally:
-        if spy is not None:
-            spy.send_signal(signal.SIGINT)
-            spy.wait(30)
+        for recorder in recorders:
+            recorder.send_signal(signal.SIGINT)
+            recorder.wait(30)
         group.stop_all()
     meta["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     summary = aggregate(rows)

@@ -67,7 +67,11 @@ class _QuietInternalPolls(logging.Filter):
     """Drops access-log lines of the tool router's once-a-second catalog polls."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "/internal/tool-catalog" not in record.getMessage()
+        # uvicorn's access record: args = (client, method, path, http version, status); reading the path
+        # avoids formatting every line twice.
+        args = record.args
+        path = args[2] if isinstance(args, tuple) and len(args) == 5 else record.getMessage()
+        return "/internal/tool-catalog" not in str(path)
 
 
 def _describe(exc: ValidationError) -> str:

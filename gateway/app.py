@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from gateway import __version__
 from gateway.auth.factory import build_authenticator
@@ -18,7 +19,8 @@ from gateway.control.resources import resource_router
 from gateway.errors import GatewayError
 from gateway.middleware import BodyLimitMiddleware
 from gateway.models import AdapterData, AdapterResource, ToolData, ToolResource
-from gateway.proxy.routes import install_mcp_routes, is_mcp_path
+from gateway.proxy.mcp_proxy import McpProxy
+from gateway.proxy.routes import McpDispatch
 from gateway.runtimes.factory import build_runtime, local_router_spec
 from gateway.services.catalog import ToolCatalog
 from gateway.services.resources import ResourceService
@@ -94,8 +96,15 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await ctx.store.close()
 
 
+class GatewayApp(FastAPI):
+    """FastAPI for the control plane, with the MCP data plane dispatched before its middleware stack."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return McpDispatch(super().build_middleware_stack(), self.state.mcp_proxy)
+
+
 def create_app(settings: GatewaySettings) -> FastAPI:
-    app = FastAPI(title="MCP Gateway", version=__version__, description=DESCRIPTION, lifespan=_lifespan)
+    app = GatewayApp(title="MCP Gateway", version=__version__, description=DESCRIPTION, lifespan=_lifespan)
     app.state.ctx = build_context(settings)
     app.state.telemetry = telemetry = build_telemetry(settings, app.state.ctx.router_secret)
     install_problem_handlers(app)
@@ -105,9 +114,9 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(internal.router)
     app.include_router(wellknown.router)
     app.include_router(metrics.router)
-    proxy = install_mcp_routes(app)
-    proxy.telemetry = McpTelemetry(telemetry.metrics, app.state.ctx.router_secret.encode())
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.server.max_body_bytes, skip=is_mcp_path)
+    app.state.mcp_proxy = McpProxy(app.state.ctx)
+    app.state.mcp_proxy.telemetry = McpTelemetry(telemetry.metrics, app.state.ctx.router_secret.encode())
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.server.max_body_bytes)
     # Outermost, so the request id is set for everything else, including the body limit's 413.
-    app.add_middleware(HttpTelemetryMiddleware, metrics=telemetry.metrics, skip=is_mcp_path)
+    app.add_middleware(HttpTelemetryMiddleware, metrics=telemetry.metrics)
     return app

@@ -75,6 +75,11 @@ class NotFound(GatewayError):
     title = "Not found"
 
 
+class MethodNotAllowed(GatewayError):
+    status = 405
+    title = "Method not allowed"
+
+
 class Conflict(GatewayError):
     status = 409
     title = "Conflict"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -14,16 +13,15 @@ from gateway.errors import PROBLEM_CONTENT_TYPE, PayloadTooLarge, problem_body
 class BodyLimitMiddleware:
     """Refuses request bodies over ``max_bytes`` with 413, by Content-Length or while streaming.
 
-    Paths for which ``skip(path)`` is true (the MCP data plane, which has its own limit) pass untouched.
+    The MCP data plane never gets here (``gateway.proxy.routes.McpDispatch``); it has its own limit.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int, skip: Callable[[str], bool]) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
-        self.skip = skip
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.skip(scope["path"]):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")

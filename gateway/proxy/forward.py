@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from starlette.types import Message, Receive, Send
 
 from gateway.errors import PayloadTooLarge
-from gateway.proxy.upstream import UpstreamClient, UpstreamError, UpstreamResponse
+from gateway.proxy.upstream import UpstreamClient, UpstreamConnectError, UpstreamError, UpstreamResponse
 
 SMALL_RESPONSE_BYTES = 64 * 1024
 """A non-SSE reply with a Content-Length up to this is read whole and sent downstream in one message."""
@@ -96,6 +96,7 @@ class RequestBody:
 
 
 ResponseStart = Callable[[UpstreamResponse], Awaitable[list[tuple[bytes, bytes]]]]
+Fallback = Callable[[UpstreamConnectError], Awaitable[UpstreamRequest | None]]
 
 
 async def forward(
@@ -104,10 +105,13 @@ async def forward(
     receive: Receive,
     send: Send,
     on_response: ResponseStart,
+    fallback: Fallback | None = None,
 ) -> None:
     """Send ``request`` upstream and relay the answer. ``on_response`` sees the upstream response before
     anything is sent downstream and returns the headers to send (it may raise to answer differently).
-    Upstream failures before anything was sent propagate as :class:`UpstreamError`."""
+    When the connection is refused, ``fallback`` may name another request to send instead (the body was
+    not sent, so nothing is lost or sent twice). Upstream failures before anything was sent downstream
+    propagate as :class:`UpstreamError`."""
     body = RequestBody(receive, request.body_limit)
     content: bytes | AsyncIterator[bytes] | None = None
     if request.has_body:
@@ -117,7 +121,7 @@ async def forward(
     else:
         await body.drain()
     try:
-        response = await client.send(request.method, request.url, request.headers, content, request.read_timeout)
+        response = await _send(client, request, content, fallback)
     except UpstreamError as exc:
         if body.too_large is not None:
             raise body.too_large from exc
@@ -135,6 +139,24 @@ async def forward(
         await _relay_until_disconnect(response, body, send)
     finally:
         response.close()
+
+
+async def _send(
+    client: UpstreamClient,
+    request: UpstreamRequest,
+    content: bytes | AsyncIterator[bytes] | None,
+    fallback: Fallback | None,
+) -> UpstreamResponse:
+    while True:
+        try:
+            return await client.send(request.method, request.url, request.headers, content, request.read_timeout)
+        except UpstreamConnectError as exc:
+            # A body still streaming in cannot be replayed; bytes (or no body) can.
+            replayable = content is None or isinstance(content, bytes)
+            alternative = await fallback(exc) if fallback is not None and replayable else None
+            if alternative is None:
+                raise
+            request = alternative
 
 
 def _is_small(response: UpstreamResponse) -> bool:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from gateway.auth.challenge import challenge_for, public_base
 from gateway.auth.principal import Principal
@@ -23,6 +23,7 @@ from gateway.errors import (
     BackendError,
     Forbidden,
     GatewayError,
+    MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
     Unauthenticated,
@@ -43,12 +44,15 @@ from gateway.proxy.upstream import (
 )
 from gateway.runtimes.base import ROUTER_WORKLOAD, Endpoint
 from gateway.stores.base import SessionKey, SessionRoute
+from gateway.telemetry.logs import REQUEST_ID_HEADER, accept_request_id, request_id_var
 from gateway.telemetry.mcp import McpTelemetry
 
 log = logging.getLogger(__name__)
 
 SESSION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 SESSION_NOT_FOUND = "Session not found"
+MCP_METHODS = ("POST", "GET", "DELETE")
+_REQUEST_ID_BYTES = REQUEST_ID_HEADER.encode()
 
 
 @dataclass
@@ -67,7 +71,7 @@ class _Call:
 
 
 class McpProxy:
-    """Pure ASGI app for both MCP routes; ``scope["path_params"]["name"]`` selects the adapter."""
+    """Serves both MCP routes (see ``gateway.proxy.routes``); the adapter name selects the replicas."""
 
     def __init__(self, ctx: GatewayContext) -> None:
         self._ctx = ctx
@@ -83,18 +87,36 @@ class McpProxy:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        name = scope.get("path_params", {}).get("name")
+    async def serve(self, scope: Scope, receive: Receive, send: Send, adapter: str | None) -> None:
+        """One request to ``/adapters/{adapter}/mcp``, or to ``/mcp`` (the tool router) when ``adapter`` is None."""
         headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
-        call = _Call(name or ROUTER_WORKLOAD, name is None, headers, dict(headers))
+        call = _Call(adapter or ROUTER_WORKLOAD, adapter is None, headers, dict(headers))
+        request_id = accept_request_id(call.lookup.get(REQUEST_ID_HEADER))
+        token = request_id_var.set(request_id)
+        try:
+            await self._observed(call, scope, receive, _RequestIdSend(send, request_id))
+        finally:
+            request_id_var.reset(token)
+
+    async def _observed(self, call: _Call, scope: Scope, receive: Receive, send: _RequestIdSend) -> None:
         kind = "router" if call.is_router else "adapter"
         with self.telemetry.observe(scope, call.lookup, kind, call.target, receive, send) as observed:
             try:
+                if scope["method"] not in MCP_METHODS:
+                    raise MethodNotAllowed(
+                        f"{scope['method']} is not an MCP method; use POST, GET or DELETE.",
+                        headers={"Allow": ", ".join(MCP_METHODS)},
+                    )
                 await self._handle(call, scope, observed.receive, observed.send)
             except ClientDisconnected:
                 return
             except GatewayError as exc:
                 await _send_error(observed.send, exc, self._challenge(scope, exc))
+            except Exception:
+                # A bug of ours: logged with its traceback here, never shown to the client.
+                log.exception("unexpected error proxying %s %s", scope["method"], scope["path"])
+                if not send.started:
+                    await _send_error(observed.send, GatewayError("The gateway failed to proxy this request."), None)
             finally:
                 observed.reached(authenticated=call.principal is not None, routed=call.endpoint is not None)
 
@@ -153,15 +175,50 @@ class McpProxy:
         return self._balancer.pick(ready)
 
     async def _forward(self, call: _Call, scope: Scope, receive: Receive, send: Send) -> None:
+        assert call.endpoint is not None
+        method = scope["method"]
+        refused: set[str] = set()
+
+        async def on_response(response: UpstreamResponse) -> list[tuple[bytes, bytes]]:
+            return await self._after_upstream(call, method, response)
+
+        async def another_replica(exc: UpstreamConnectError) -> UpstreamRequest | None:
+            """Nothing reached a replica that refused the connection, so a request that is not bound to a
+            session may go to another ready one (the health watch has not noticed the dead one yet)."""
+            assert call.endpoint is not None
+            if call.session_key is not None:
+                return None
+            refused.add(call.endpoint.url)
+            others = [e for e in await self._ready(call) if e.url not in refused]
+            if not others:
+                return None
+            log.warning("replica %s refused the connection; trying another", call.endpoint.id)
+            self._balancer.release(call.endpoint.url)
+            call.endpoint = self._balancer.pick(others)
+            self._balancer.acquire(call.endpoint.url)
+            return self._upstream_request(call, scope)
+
+        self._balancer.acquire(call.endpoint.url)
+        try:
+            request = self._upstream_request(call, scope)
+            await forward(self._client, request, receive, send, on_response, another_replica)
+        except PayloadTooLarge:
+            raise
+        except UpstreamError as exc:
+            await self._upstream_failed(call, exc)
+        finally:
+            self._balancer.release(call.endpoint.url)
+
+    def _upstream_request(self, call: _Call, scope: Scope) -> UpstreamRequest:
         assert call.principal is not None and call.endpoint is not None
-        endpoint, method = call.endpoint, scope["method"]
+        method = scope["method"]
         client = scope.get("client")
         forwarded = forwarded_value(client[0] if client else None, scope.get("scheme", "http"), call.lookup.get("host"))
         secret = self._ctx.router_secret if call.is_router else None
         query = scope.get("query_string", b"").decode("latin-1")
-        request = UpstreamRequest(
+        return UpstreamRequest(
             method=method,
-            url=endpoint.url + (f"?{query}" if query else ""),
+            url=call.endpoint.url + (f"?{query}" if query else ""),
             headers=self.telemetry.upstream_headers(
                 upstream_request_headers(call.headers, call.principal, forwarded, secret)
             ),
@@ -169,19 +226,6 @@ class McpProxy:
             body_limit=self._ctx.settings.proxy.request_body_limit_bytes,
             read_timeout=None if method == "GET" else self._ctx.settings.proxy.read_timeout_seconds,
         )
-
-        async def on_response(response: UpstreamResponse) -> list[tuple[bytes, bytes]]:
-            return await self._after_upstream(call, method, response)
-
-        self._balancer.acquire(endpoint.url)
-        try:
-            await forward(self._client, request, receive, send, on_response)
-        except PayloadTooLarge:
-            raise
-        except UpstreamError as exc:
-            await self._upstream_failed(call, exc)
-        finally:
-            self._balancer.release(endpoint.url)
 
     async def _after_upstream(self, call: _Call, method: str, response: UpstreamResponse) -> list[tuple[bytes, bytes]]:
         assert call.principal is not None and call.endpoint is not None
@@ -220,9 +264,27 @@ class McpProxy:
         return challenge_for(exc, base, scope["path"])
 
 
+class _RequestIdSend:
+    """``send`` that adds ``X-Request-Id`` to the response unless the replica already set one."""
+
+    def __init__(self, send: Send, request_id: str) -> None:
+        self._send = send
+        self._header = (_REQUEST_ID_BYTES, request_id.encode("latin-1"))
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+            headers = message.get("headers", [])
+            if not any(name == _REQUEST_ID_BYTES for name, _ in headers):
+                message = {**message, "headers": [*headers, self._header]}
+        await self._send(message)
+
+
 async def _send_error(send: Send, exc: GatewayError, challenge: str | None) -> None:
     body = json.dumps(jsonrpc_error_body(exc)).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in exc.headers.items()]
     if challenge:
         headers.append((b"www-authenticate", challenge.encode("latin-1")))
     try:

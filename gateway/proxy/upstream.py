@@ -107,7 +107,13 @@ class UpstreamClient:
                 limit=self._max_connections, limit_per_host=0, keepalive_timeout=KEEPALIVE_SECONDS, ttl_dns_cache=10
             )
             self._session = aiohttp.ClientSession(
-                connector=connector, auto_decompress=False, trust_env=False, skip_auto_headers=_SKIP_AUTO_HEADERS
+                connector=connector,
+                auto_decompress=False,
+                trust_env=False,
+                skip_auto_headers=_SKIP_AUTO_HEADERS,
+                # One client serves every user: a cookie one replica sets must never ride along on another
+                # user's request (aiohttp's default jar would store and resend it).
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
         return self._session
 

@@ -1,13 +1,13 @@
-"""One pure ASGI middleware for every HTTP request: request id, and for the control plane a span and metrics.
+"""One pure ASGI middleware for every control-plane request: request id, span and metrics.
 
-MCP paths get only the request id here; their span and metrics come from the proxy itself (see
-``gateway.telemetry.mcp``), which knows the adapter, the MCP method and the session.
+MCP paths never pass through it (``gateway.proxy.routes.McpDispatch`` serves them first): the proxy sets
+their request id, span and metrics itself (see ``gateway.telemetry.mcp``), knowing the adapter, the MCP
+method and the session.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -26,12 +26,11 @@ UNTRACED_PATHS = frozenset({"/ping", "/healthz", "/readyz", "/metrics", "/intern
 
 class HttpTelemetryMiddleware:
     """Sets the request id (inbound ``X-Request-Id`` if well-formed, else new) and echoes it; traces and
-    counts requests whose path is not skipped (``skip(path)`` is true for the MCP data plane)."""
+    counts the request."""
 
-    def __init__(self, app: ASGIApp, metrics: GatewayMetrics | None, skip: Callable[[str], bool]) -> None:
+    def __init__(self, app: ASGIApp, metrics: GatewayMetrics | None) -> None:
         self.app = app
         self.metrics = metrics
-        self.skip = skip
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -45,10 +44,7 @@ class HttpTelemetryMiddleware:
         request_id = accept_request_id(inbound)
         token = request_id_var.set(request_id)
         try:
-            if self.skip(scope["path"]):
-                await self.app(scope, receive, _echo_request_id(send, request_id))
-            else:
-                await self._observed(scope, receive, _echo_request_id(send, request_id), request_id)
+            await self._observed(scope, receive, _echo_request_id(send, request_id), request_id)
         finally:
             request_id_var.reset(token)
 

@@ -63,8 +63,10 @@ class McpTelemetry:
         if tracing_active():
             headers = with_trace_headers(headers)
         request_id = current_request_id()
-        if request_id is not None and not any(n == REQUEST_ID_HEADER for n, _ in headers):
-            headers = [*headers, (REQUEST_ID_HEADER, request_id)]
+        if request_id is not None:
+            # The accepted id replaces the inbound one, which may have been malformed and was not echoed.
+            headers = [(n, v) for n, v in headers if n != REQUEST_ID_HEADER]
+            headers.append((REQUEST_ID_HEADER, request_id))
         return headers
 
     def upstream_failed(self, kind: str, target: str, exc: BaseException) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 from collections import Counter
+from pathlib import Path
 
 import httpx
 import pytest
@@ -73,6 +74,37 @@ async def test_a_session_whose_replica_died_gets_404_and_the_client_recovers(
         assert (await again.call_tool("whoami", {})).structured_content["sessionCalls"] == 1  # type: ignore[index]
 
 
+async def test_new_sessions_avoid_a_replica_that_died_before_the_gateway_noticed(
+    dataplane_gateway: GatewayProcess,
+) -> None:
+    url = f"{dataplane_gateway.url}/adapters/sessions/mcp"
+    wait_healthy(dataplane_gateway, "sessions", 3)
+    server = _replica_server_pid(dataplane_gateway, "sessions-0")
+    guard = _parent_pid(server)
+    # With its guard paused, the gateway learns of the death only from failed health probes (seconds):
+    # meanwhile the replica is still listed as ready, and the balancer spreads new sessions over all three.
+    os.kill(guard, signal.SIGSTOP)
+    try:
+        os.kill(server, signal.SIGKILL)
+        wait_for(lambda: not pid_alive(server), what="the replica to die")
+        async with httpx.AsyncClient(timeout=30) as client:
+            answers = await asyncio.gather(*(_initialize_async(client, url, f"user{i}") for i in range(30)))
+    finally:
+        os.kill(guard, signal.SIGCONT)
+    # A refused connection carried nothing, so each request that met the dead replica went to a live one.
+    assert answers == [200] * 30
+    wait_healthy(dataplane_gateway, "sessions", 3)
+
+
+def _parent_pid(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+async def _initialize_async(client: httpx.AsyncClient, url: str, user: str) -> int:
+    headers = {"X-Dev-UserId": user, "X-Dev-Roles": "mcp.user", "Accept": "application/json, text/event-stream"}
+    return (await client.post(url, json=INITIALIZE_BODY, headers=headers)).status_code
+
+
 def _replica_server_pid(gateway: GatewayProcess, replica: str) -> int:
     from pathlib import Path
 
@@ -90,15 +122,17 @@ def _replica_server_pid(gateway: GatewayProcess, replica: str) -> int:
     raise AssertionError(f"no process for replica {replica}")
 
 
+INITIALIZE_BODY = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+}
+
+
 def _initialize(url: str, user: str) -> str:
-    body = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-    }
     headers = {"X-Dev-UserId": user, "X-Dev-Roles": "mcp.user", "Accept": "application/json, text/event-stream"}
-    response = httpx.post(url, json=body, headers=headers, timeout=30)
+    response = httpx.post(url, json=INITIALIZE_BODY, headers=headers, timeout=30)
     assert response.status_code == 200
     return response.headers["mcp-session-id"]
 

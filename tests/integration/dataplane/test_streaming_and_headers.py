@@ -106,6 +106,51 @@ def test_response_headers_are_allow_listed_and_bad_session_ids_dropped(
     assert response.headers["content-type"] == "application/json"
 
 
+def test_a_cookie_one_replica_sets_never_rides_along_on_a_later_request(
+    probed_gateway: GatewayProcess, probe: UpstreamProbe
+) -> None:
+    # Every reply of the probe carries Set-Cookie; the proxy's one shared client must not keep it.
+    url = f"{probed_gateway.url}/adapters/probe/mcp"
+    for user in ("alice", "bob"):
+        headers = {"X-Dev-UserId": user, "X-Dev-Roles": "mcp.user"}
+        assert httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "ping"}, headers=headers).status_code == 200
+        assert "cookie" not in probe.requests[-1]["headers"]
+
+
+def test_the_request_id_is_echoed_and_passed_to_the_replica(
+    probed_gateway: GatewayProcess, probe: UpstreamProbe
+) -> None:
+    url = f"{probed_gateway.url}/adapters/probe/mcp"
+    ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    given = httpx.post(url, json=ping, headers={**ALICE, "X-Request-Id": "req-123"})
+    assert given.headers["x-request-id"] == "req-123"
+    assert probe.requests[-1]["headers"]["x-request-id"] == "req-123"
+    minted = httpx.post(url, json=ping, headers={**ALICE, "X-Request-Id": "bad id with spaces"})
+    assert minted.headers["x-request-id"] != "bad id with spaces"
+    assert probe.requests[-1]["headers"]["x-request-id"] == minted.headers["x-request-id"]
+
+
+def test_a_trailing_slash_is_served_not_redirected(probed_gateway: GatewayProcess, probe: UpstreamProbe) -> None:
+    response = httpx.post(
+        f"{probed_gateway.url}/adapters/probe/mcp/", json={"jsonrpc": "2.0", "id": 1, "method": "ping"}, headers=ALICE
+    )
+    assert response.status_code == 200
+    assert probe.requests[-1]["method"] == "POST"
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "OPTIONS", "HEAD"])
+def test_other_http_methods_are_405_with_allow_and_a_jsonrpc_error(
+    probed_gateway: GatewayProcess, probe: UpstreamProbe, method: str
+) -> None:
+    forwarded_before = len(probe.requests)
+    response = httpx.request(method, f"{probed_gateway.url}/adapters/probe/mcp", headers=ALICE)
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST, GET, DELETE"
+    if method != "HEAD":
+        assert response.json()["error"]["message"].startswith(f"{method} is not an MCP method")
+    assert len(probe.requests) == forwarded_before
+
+
 def test_an_oversized_mcp_body_is_413_with_a_jsonrpc_error(probed_gateway: GatewayProcess) -> None:
     big = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"blob": "x" * (5 * 1024 * 1024)}}
     response = httpx.post(f"{probed_gateway.url}/adapters/probe/mcp", json=big, headers=ALICE, timeout=30)
