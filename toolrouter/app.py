@@ -83,12 +83,6 @@ def create_router_app(settings: ToolRouterSettings) -> Starlette:
         )
     # trust_env=False: HTTP(S)_PROXY variables must not divert calls to in-cluster tools or the gateway.
     catalog_http = httpx.AsyncClient(timeout=settings.catalog_timeout_seconds, trust_env=False)
-    tool_http = httpx.AsyncClient(
-        timeout=settings.call_timeout_seconds,
-        trust_env=False,
-        follow_redirects=False,
-        limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
-    )
     sessions = OpenSessions(settings.max_sessions)
     bus = InMemorySubscriptionBus()
 
@@ -110,7 +104,6 @@ def create_router_app(settings: ToolRouterSettings) -> Starlette:
         on_change=announce,
     )
     executor = ToolExecutor(
-        tool_http,
         default_timeout_seconds=settings.call_timeout_seconds,
         max_response_bytes=settings.max_response_bytes,
     )
@@ -150,7 +143,7 @@ def create_router_app(settings: ToolRouterSettings) -> Starlette:
                     tasks.cancel_scope.cancel()
         finally:
             await catalog_http.aclose()
-            await tool_http.aclose()
+            await executor.aclose()
 
     app = Starlette(
         routes=[

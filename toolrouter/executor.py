@@ -17,8 +17,8 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
+import aiohttp
 import anyio
-import httpx
 import mcp_types as types
 from jsonschema.exceptions import ValidationError as SchemaValidationError
 
@@ -47,13 +47,23 @@ def argument_problems(entry: CatalogEntry, arguments: dict[str, Any]) -> list[st
 
 
 class ToolExecutor:
-    """POSTs arguments to tool endpoints over one pooled HTTP client."""
+    """POSTs arguments to tool endpoints over one pooled HTTP client (aiohttp, made inside the event loop).
 
-    def __init__(self, http: httpx.AsyncClient, *, default_timeout_seconds: float, max_response_bytes: int) -> None:
-        self._http = http
+    aiohttp rather than httpx: httpcore's pool inspects every pooled connection on each request, which
+    was a fifth of the router's CPU per call in the profile (docs/benchmarks.md).
+    """
+
+    def __init__(self, *, default_timeout_seconds: float, max_response_bytes: int, max_connections: int = 256) -> None:
         self._default_timeout = default_timeout_seconds
         self._max_bytes = max_response_bytes
+        self._max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
         self._turns: dict[str, Iterator[int]] = {}
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
 
     async def call(self, entry: CatalogEntry, arguments: dict[str, Any] | None) -> types.CallToolResult:
         """Validate, forward and map; never raises for anything the tool or the network does."""
@@ -68,17 +78,15 @@ class ToolExecutor:
         url = self._next_url(entry)
         timeout = entry.timeout_seconds or self._default_timeout
         try:
-            # fail_after bounds the whole exchange; httpx's own timeout is per phase, so a server that
-            # drips one byte a second would otherwise never time out.
+            # fail_after bounds the whole exchange; the client's own timeouts are per phase, so a server
+            # that drips one byte a second would otherwise never time out.
             with anyio.fail_after(timeout):
-                status, reason, content_type, body = await self._post(url, arguments, timeout)
+                status, reason, content_type, body = await self._post(url, arguments)
         except TimeoutError:
             return error_result(f"Tool '{name}' timed out after {timeout:g} s.")
         except _TooLarge:
             return error_result(f"Tool '{name}' replied with more than {self._max_bytes} bytes; the reply was dropped.")
-        except httpx.TimeoutException:
-            return error_result(f"Tool '{name}' timed out after {timeout:g} s.")
-        except httpx.TransportError as exc:
+        except (aiohttp.ClientError, OSError) as exc:
             # The tool's internal address is not shown: it says nothing useful to an MCP client.
             logger.warning("tool %r at %s is unreachable: %s", name, url, exc)
             return error_result(f"Tool '{name}' is unreachable: {_describe(exc)}.")
@@ -89,28 +97,34 @@ class ToolExecutor:
         turn = self._turns.setdefault(entry.name, itertools.count())
         return entry.urls[next(turn) % len(entry.urls)]
 
-    async def _post(self, url: str, arguments: dict[str, Any], seconds: float) -> tuple[int, str, str, bytes]:
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=10),
+                # HTTP(S)_PROXY variables must not divert calls to in-cluster tools; tools share no cookies.
+                trust_env=False,
+                cookie_jar=aiohttp.DummyCookieJar(),
+            )
+        return self._session
+
+    async def _post(self, url: str, arguments: dict[str, Any]) -> tuple[int, str, str, bytes]:
         payload = json.dumps(arguments, ensure_ascii=False).encode()
         headers = {"Content-Type": "application/json", "Accept": "application/json, */*;q=0.5"}
         with tool_http_span(url) as span:
             # The trace continues into the tool (W3C traceparent); nothing else about the caller goes there.
             inject_context(headers)
-            async with self._http.stream("POST", url, content=payload, headers=headers, timeout=seconds) as response:
+            async with self._client().post(url, data=payload, headers=headers, allow_redirects=False) as response:
                 if span is not None:
-                    span.set_attribute("http.response.status_code", response.status_code)
+                    span.set_attribute("http.response.status_code", response.status)
                 chunks: list[bytes] = []
                 size = 0
-                async for chunk in response.aiter_bytes():
+                async for chunk in response.content.iter_any():
                     size += len(chunk)
                     if size > self._max_bytes:
                         raise _TooLarge
                     chunks.append(chunk)
-                return (
-                    response.status_code,
-                    response.reason_phrase,
-                    response.headers.get("content-type", ""),
-                    b"".join(chunks),
-                )
+                content_type = response.headers.get("content-type", "")
+                return response.status, response.reason or "", content_type, b"".join(chunks)
 
     def _map_reply(self, name: str, status: int, reason: str, content_type: str, body: bytes) -> types.CallToolResult:
         text = body.decode("utf-8", errors="replace")
@@ -139,7 +153,7 @@ def _is_json(content_type: str) -> bool:
     return media == "application/json" or media.endswith("+json")
 
 
-def _describe(exc: httpx.TransportError) -> str:
-    if isinstance(exc, httpx.ConnectError):
+def _describe(exc: aiohttp.ClientError | OSError) -> str:
+    if isinstance(exc, aiohttp.ClientConnectorError | ConnectionRefusedError):
         return "connection refused or host not found"
     return str(exc) or type(exc).__name__

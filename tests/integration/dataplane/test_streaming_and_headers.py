@@ -109,8 +109,12 @@ def test_response_headers_are_allow_listed_and_bad_session_ids_dropped(
 def test_a_cookie_one_replica_sets_never_rides_along_on_a_later_request(
     probed_gateway: GatewayProcess, probe: UpstreamProbe
 ) -> None:
-    # Every reply of the probe carries Set-Cookie; the proxy's one shared client must not keep it.
-    url = f"{probed_gateway.url}/adapters/probe/mcp"
+    # Every reply of the probe carries Set-Cookie; the proxy's one shared client must not keep it. The
+    # adapter is addressed by host name: cookie jars ignore cookies from bare IP addresses.
+    by_name_url = probe.url.replace("127.0.0.1", "localhost")
+    by_name = {"name": "probe-by-name", "url": by_name_url, "requiredRoles": ["mcp.user"]}
+    assert probed_gateway.client(user="owner").post("/adapters", json=by_name).status_code == 201
+    url = f"{probed_gateway.url}/adapters/probe-by-name/mcp"
     for user in ("alice", "bob"):
         headers = {"X-Dev-UserId": user, "X-Dev-Roles": "mcp.user"}
         assert httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "ping"}, headers=headers).status_code == 200

@@ -1,14 +1,15 @@
-"""ToolExecutor: argument validation and reply mapping, over an in-process HTTP transport."""
+"""ToolExecutor: argument validation and reply mapping, against a real HTTP server on loopback."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Awaitable, Callable
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import anyio
-import httpx
 import pytest
+from aiohttp import web
 from mcp_types import CallToolResult, TextContent
 
 from toolrouter.catalog import CatalogEntry, parse_catalog
@@ -21,6 +22,8 @@ SCHEMA = {
     "additionalProperties": False,
 }
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
 
 def entry(
     urls: list[str] | None = None, timeout: float | None = None, schema: dict[str, Any] | None = None
@@ -29,7 +32,7 @@ def entry(
         "name": "t",
         "tool": {"name": "t", "inputSchema": schema or {"type": "object"}},
         "createdBy": "alice",
-        "urls": ["http://tool-a/run"] if urls is None else urls,
+        "urls": ["http://127.0.0.1:9/run"] if urls is None else urls,
         "timeoutSeconds": timeout,
     }
     parsed = parse_catalog({"tools": [item]}).get("t")
@@ -37,13 +40,48 @@ def entry(
     return parsed
 
 
-Handler = Callable[[httpx.Request], Awaitable[httpx.Response]]
+class ToolServer:
+    """An aiohttp server on 127.0.0.1 whose ``POST /run`` is answered by the current test's handler."""
+
+    def __init__(self) -> None:
+        self.handler: Handler = _reply(web.Response(status=200))
+        self.seen: list[tuple[web.Request, bytes]] = []
+        self.url = ""
+
+    async def _run(self, request: web.Request) -> web.StreamResponse:
+        self.seen.append((request, await request.read()))
+        return await self.handler(request)
 
 
-async def call(handler: Handler, arguments: dict[str, Any], **entry_args: Any) -> CallToolResult:
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
-        executor = ToolExecutor(http, default_timeout_seconds=5, max_response_bytes=1024)
-        return await executor.call(entry(**entry_args), arguments)
+@pytest.fixture
+async def tool() -> AsyncIterator[ToolServer]:
+    server = ToolServer()
+    app = web.Application()
+    app.router.add_post("/run", server._run)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    server.url = f"http://127.0.0.1:{port}/run"
+    yield server
+    await runner.cleanup()
+
+
+async def call(
+    tool: ToolServer | str, handler: Handler | None, arguments: dict[str, Any], **entry_args: Any
+) -> CallToolResult:
+    if isinstance(tool, ToolServer):
+        if handler is not None:
+            tool.handler = handler
+        url = tool.url
+    else:
+        url = tool
+    executor = ToolExecutor(default_timeout_seconds=5, max_response_bytes=1024)
+    try:
+        return await executor.call(entry(entry_args.pop("urls", [url]), **entry_args), arguments)
+    finally:
+        await executor.aclose()
 
 
 def text(result: CallToolResult) -> str:
@@ -52,11 +90,18 @@ def text(result: CallToolResult) -> str:
     return block.text
 
 
-def reply(response: httpx.Response) -> Handler:
-    async def handler(_: httpx.Request) -> httpx.Response:
+def _reply(response: web.Response) -> Handler:
+    async def handler(_: web.Request) -> web.StreamResponse:
         return response
 
     return handler
+
+
+def closed_port_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/run"
 
 
 def test_argument_problems_name_the_json_path_of_each_problem() -> None:
@@ -68,90 +113,117 @@ def test_argument_problems_name_the_json_path_of_each_problem() -> None:
     ]
 
 
-async def test_invalid_arguments_never_reach_the_tool() -> None:
-    calls: list[httpx.Request] = []
-
-    async def handler(request: httpx.Request) -> httpx.Response:
-        calls.append(request)
-        return httpx.Response(200)
-
-    result = await call(handler, {"days": "x"}, schema=SCHEMA)
+async def test_invalid_arguments_never_reach_the_tool(tool: ToolServer) -> None:
+    result = await call(tool, None, {"days": "x"}, schema=SCHEMA)
     assert result.is_error
     assert text(result).splitlines() == [
         "Invalid arguments for tool 't':",
         "- $: 'city' is a required property",
         "- $.days: 'x' is not of type 'array'",
     ]
-    assert calls == []
+    assert tool.seen == []
 
 
-async def test_the_arguments_are_posted_as_json_to_the_tool_url() -> None:
-    seen: list[httpx.Request] = []
-
-    async def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(200, json={"ok": True})
-
-    result = await call(handler, {"city": "Oslo"}, schema=SCHEMA)
-    (request,) = seen
-    assert (request.method, str(request.url)) == ("POST", "http://tool-a/run")
+async def test_the_arguments_are_posted_as_json_to_the_tool_url(tool: ToolServer) -> None:
+    result = await call(tool, _reply(web.json_response({"ok": True})), {"city": "Oslo"}, schema=SCHEMA)
+    ((request, body),) = tool.seen
+    assert (request.method, request.path) == ("POST", "/run")
     assert request.headers["content-type"] == "application/json"
-    assert json.loads(request.content) == {"city": "Oslo"}
+    assert json.loads(body) == {"city": "Oslo"}
+    for header in ("authorization", "cookie", "x-mcp-userid", "x-mcp-roles", "x-gateway-secret"):
+        assert header not in request.headers
     assert result.structured_content == {"ok": True} and not result.is_error
     assert json.loads(text(result)) == {"ok": True}
+
+
+async def test_a_cookie_set_by_a_tool_is_never_sent_back(tool: ToolServer) -> None:
+    async def sets_a_cookie(_: web.Request) -> web.StreamResponse:
+        response = web.json_response({"ok": True})
+        response.set_cookie("sticky", "user-a")
+        return response
+
+    executor = ToolExecutor(default_timeout_seconds=5, max_response_bytes=1024)
+    tool.handler = sets_a_cookie
+    # By host name: a cookie jar ignores cookies from bare IP addresses, in-cluster tools have names.
+    by_name = tool.url.replace("127.0.0.1", "localhost")
+    try:
+        for _ in range(2):
+            assert not (await executor.call(entry([by_name]), {})).is_error
+    finally:
+        await executor.aclose()
+    assert [request.headers.get("cookie") for request, _ in tool.seen] == [None, None]
 
 
 @pytest.mark.parametrize(
     ("response", "expected_text"),
     [
-        (httpx.Response(200, json=[1, 2]), "[1,2]"),
-        (httpx.Response(200, json="just a string"), '"just a string"'),
-        (httpx.Response(200, text="hello"), "hello"),
-        (httpx.Response(200, content=b"{not json", headers={"content-type": "application/json"}), "{not json"),
-        (httpx.Response(204), ""),
+        (lambda: web.json_response([1, 2]), "[1, 2]"),
+        (lambda: web.json_response("just a string"), '"just a string"'),
+        (lambda: web.Response(text="hello"), "hello"),
+        (lambda: web.Response(body=b"{not json", content_type="application/json"), "{not json"),
+        (lambda: web.Response(status=204), ""),
     ],
 )
 async def test_a_reply_that_is_not_a_json_object_is_text_without_structured_content(
-    response: httpx.Response, expected_text: str
+    tool: ToolServer, response: Callable[[], web.Response], expected_text: str
 ) -> None:
-    result = await call(reply(response), {})
+    result = await call(tool, _reply(response()), {})
     assert not result.is_error
     assert result.structured_content is None
     assert text(result) == expected_text
 
 
-async def test_an_http_error_quotes_status_reason_and_the_start_of_the_body() -> None:
-    result = await call(reply(httpx.Response(503, text="y" * 800)), {})
+async def test_an_http_error_quotes_status_reason_and_the_start_of_the_body(tool: ToolServer) -> None:
+    result = await call(tool, _reply(web.Response(status=503, text="y" * 800)), {})
     assert result.is_error
     assert text(result) == "Tool 't' failed: HTTP 503 Service Unavailable: " + "y" * 500
 
 
-async def test_a_tool_slower_than_its_timeout_gives_a_timeout_result() -> None:
-    async def handler(_: httpx.Request) -> httpx.Response:
-        await anyio.sleep_forever()
-        raise AssertionError("unreachable")
+async def test_a_redirect_is_not_followed(tool: ToolServer) -> None:
+    result = await call(tool, _reply(web.Response(status=302, headers={"Location": "http://169.254.169.254/"})), {})
+    assert result.is_error
+    assert text(result) == "Tool 't' failed: HTTP 302 Found"
+    assert len(tool.seen) == 1
 
-    result = await call(handler, {}, timeout=0.05)
+
+async def test_a_tool_slower_than_its_timeout_gives_a_timeout_result(tool: ToolServer) -> None:
+    async def slow(_: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(1)
+        return web.Response()
+
+    result = await call(tool, slow, {}, timeout=0.05)
     assert result.is_error
     assert text(result) == "Tool 't' timed out after 0.05 s."
 
 
-async def test_a_connection_failure_gives_an_unreachable_result() -> None:
-    async def handler(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+async def test_a_tool_that_drips_its_reply_is_cut_off_by_the_whole_exchange_timeout(tool: ToolServer) -> None:
+    async def drip(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        for _ in range(50):
+            await response.write(b".")
+            await asyncio.sleep(0.02)
+        return response
 
-    result = await call(handler, {})
+    result = await call(tool, drip, {}, timeout=0.2)
+    assert result.is_error
+    assert text(result) == "Tool 't' timed out after 0.2 s."
+
+
+async def test_a_connection_failure_gives_an_unreachable_result() -> None:
+    result = await call(closed_port_url(), None, {})
     assert result.is_error
     assert text(result) == "Tool 't' is unreachable: connection refused or host not found."
 
 
-async def test_a_reply_over_the_size_limit_is_dropped() -> None:
-    result = await call(reply(httpx.Response(200, text="z" * 2048)), {})
+async def test_a_reply_over_the_size_limit_is_dropped(tool: ToolServer) -> None:
+    result = await call(tool, _reply(web.Response(text="z" * 2048)), {})
     assert result.is_error
     assert text(result) == "Tool 't' replied with more than 1024 bytes; the reply was dropped."
 
 
-async def test_no_ready_replica_gives_an_error_result() -> None:
-    result = await call(reply(httpx.Response(200)), {}, urls=[])
+async def test_no_ready_replica_gives_an_error_result(tool: ToolServer) -> None:
+    result = await call(tool, None, {}, urls=[])
     assert result.is_error
     assert text(result) == "Tool 't' has no ready replica; try again shortly."
+    assert tool.seen == []
