@@ -108,6 +108,23 @@ def _profile_start(stack: Stack, work: Path) -> list[subprocess.Popen[bytes]]:
     return recorders
 
 
+def _pin(stack: Stack) -> dict[str, list[int]]:
+    """Gateway and tool router on the last CPU; this process (the load generator), the upstreams and the
+    weather tool on the others: the gateway then has a core of its own, as in a deployment where it runs
+    in its own pod, and direct and gateway runs give the client and upstream the same CPUs."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        raise SystemExit("--pin needs at least two CPUs")
+    gateway_cpus, other_cpus = {cpus[-1]}, set(cpus[:-1])
+    for pid in (stack.gateway.pid, stack.router_pid()):
+        if pid is not None:
+            os.sched_setaffinity(pid, gateway_cpus)
+    for child in (stack.weather, *(process for process, _ in stack.upstreams.values())):
+        os.sched_setaffinity(child.pid, other_cpus)
+    os.sched_setaffinity(0, other_cpus)
+    return {"gateway": sorted(gateway_cpus), "client_and_upstreams": sorted(other_cpus)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smoke run (< 1 min): fewer calls, one repetition")
@@ -121,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--profile", action="store_true", help="record the gateway and the tool router with py-spy (collapsed stacks)"
+    )
+    parser.add_argument(
+        "--pin", action="store_true", help="gateway and router on their own CPU, client and upstreams on the rest"
     )
     parser.add_argument("--concurrency", help="override, e.g. 1,64")
     parser.add_argument("--reps", type=int, help="override the repetitions")
@@ -155,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: starting upstreams, weather tool and gateway (logs in {work / 'logs'})", file=sys.stderr)
         extra_env = dict(item.split("=", 1) for item in args.gateway_env)
         stack = start_stack(group, work, args.log_level, args.max_connections, extra_env)
+        if args.pin:
+            meta["cpu_pinning"] = _pin(stack)
         if args.profile:
             recorders = _profile_start(stack, work)
         plan = _plan(args.quick)

@@ -52,7 +52,8 @@ def _range(values: list[float]) -> str:
 def markdown(summary: list[dict[str, Any]], sessions: dict[str, Any], meta: dict[str, Any]) -> str:
     lines = [
         f"Load average at start/end: {meta['loadavg_start']} / {meta['loadavg_end']}; "
-        f"RLIMIT_NOFILE {meta['nofile']}; gateway log level {meta['log_level']}.",
+        f"RLIMIT_NOFILE {meta['nofile']}; gateway log level {meta['log_level']}; "
+        + (f"CPUs pinned {meta['cpu_pinning']}." if meta.get("cpu_pinning") else "CPUs shared by all processes."),
         "",
         "| target | upstream | era | c | direct rps (range) | gateway rps (range) | ratio | direct p50/p99 ms "
         "| gateway p50/p99 ms | added p50 ms | gateway CPU ms/call | errors |",

@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         port=settings.server.port,
         log_level=args.log_level.lower(),
         log_config=None,
+        access_log=settings.server.access_log,
         timeout_graceful_shutdown=10,
     )
     return 0

@@ -89,8 +89,11 @@ def processes_running(fragment: str) -> list[int]:
 class GatewayProcess:
     """``mcp-gateway serve`` as a child process of the test, on a free loopback port."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None, port: int | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, env: dict[str, str] | None = None, port: int | None = None, log_level: str = "warning"
+    ) -> None:
         self.port = port or free_port()
+        self.log_level = log_level
         self.data_dir = data_dir
         self.env = {**os.environ, "MCPGW_ROUTER__REPLICAS": "0", **(env or {})}
         self.log_path = data_dir / f"gateway-{self.port}.log"
@@ -116,7 +119,7 @@ class GatewayProcess:
                 "--data-dir",
                 str(self.data_dir),
                 "--log-level",
-                "warning",
+                self.log_level,
             ],
             env=self.env,
             stdout=log,
