@@ -149,6 +149,8 @@ class RouterSettings(BaseModel):
     secret: SecretStr | None = None
     """Shared secret sent as ``X-Gateway-Secret`` to the tool router only; generated when unset locally."""
     call_timeout_seconds: float = Field(default=30.0, gt=0)
+    access_log: bool = False
+    """Local runtime: an access log in the router processes too (the gateway's own already has each call)."""
 
 
 class TelemetrySettings(BaseModel):

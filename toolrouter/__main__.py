@@ -31,6 +31,7 @@ def main() -> int:
         port=settings.port,
         log_level="info",
         log_config=None,
+        access_log=settings.access_log,
         proxy_headers=False,
     )
     return 0

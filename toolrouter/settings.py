@@ -53,6 +53,8 @@ class ToolRouterSettings(BaseSettings):
     """Largest tool reply read; a bigger one becomes an ``isError`` result."""
     session_idle_timeout_seconds: float = Field(default=1800.0, gt=0)
     max_sessions: int = Field(default=10_000, ge=1)
+    access_log: bool = False
+    """A log line per request. Off by default: the gateway logs every request it proxies here already."""
     environment: Literal["development", "production"] = Field(
         default="development", validation_alias="MCPGW_SERVER__ENVIRONMENT"
     )

@@ -26,13 +26,15 @@ def test_settings_are_read_from_the_router_prefix_and_the_gateway_environment(
 
 
 def test_defaults_suit_a_local_development_router(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("MCPGW_ROUTER__SECRET", "MCPGW_SERVER__ENVIRONMENT", "PORT", "MCPGW_ROUTER__PORT"):
+    unset = ("SECRET", "PORT", "ACCESS_LOG")
+    for name in ("MCPGW_SERVER__ENVIRONMENT", "PORT", *(f"MCPGW_ROUTER__{n}" for n in unset)):
         monkeypatch.delenv(name, raising=False)
     settings = ToolRouterSettings()
     assert (settings.host, settings.port, settings.environment) == ("127.0.0.1", 8000, "development")
     assert settings.catalog_url == "http://127.0.0.1:8000/internal/tool-catalog"
     assert (settings.call_timeout_seconds, settings.catalog_poll_seconds) == (30.0, 1.0)
     assert settings.secret is None
+    assert settings.access_log is False
 
 
 def test_production_without_a_secret_refuses_to_start_and_says_what_to_set() -> None:
