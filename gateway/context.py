@@ -10,13 +10,15 @@ from gateway.runtimes.base import Runtime
 from gateway.services.catalog import ToolCatalog
 from gateway.services.resources import ResourceService
 from gateway.settings import GatewaySettings
-from gateway.stores.base import MetadataStore, SessionStore
+from gateway.stores.base import SessionStore
+from gateway.stores.recent import RecentRecords
 
 
 @dataclass
 class GatewayContext:
     settings: GatewaySettings
-    store: MetadataStore
+    store: RecentRecords
+    """The metadata store; the data plane reads through ``store.recent``."""
     sessions: SessionStore
     runtime: Runtime
     authenticator: Authenticator

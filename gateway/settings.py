@@ -58,6 +58,16 @@ class StoreSettings(BaseModel):
     kind: Literal["memory", "sqlite", "cosmos"] = "sqlite"
     sqlite_path: Path | None = None
     """Defaults to ``<data_dir>/gateway.db``."""
+    record_cache_seconds: float | None = Field(default=None, ge=0)
+    """How long the data plane may reuse an adapter record it read (``gateway.stores.recent``): changes
+    made through another gateway replica take effect within this time. Unset: 0 (exact) for memory and
+    SQLite, whose reads are local, and 2 s for Cosmos DB, where each read is a round trip and a request unit."""
+
+    @property
+    def record_max_age(self) -> float:
+        if self.record_cache_seconds is not None:
+            return self.record_cache_seconds
+        return 2.0 if self.kind == "cosmos" else 0.0
 
 
 class SessionSettings(BaseModel):

@@ -137,8 +137,9 @@ class McpProxy:
         return await self._ctx.authenticator.authenticate(call.lookup, query)
 
     async def _authorize_adapter(self, principal: Principal, name: str) -> str | None:
-        """Checked on every request, so revoking a role takes effect mid-session. Returns a ``url`` source."""
-        record = await self._ctx.store.get("adapter", name)
+        """Checked on every request, so revoking a role takes effect mid-session (within the store's record
+        cache age when set, see ``gateway.stores.recent``). Returns a ``url`` source."""
+        record = await self._ctx.store.recent("adapter", name)
         if record is None:
             raise NotFound(f"The adapter '{name}' does not exist.")
         if not can_read(principal, record.data.get("createdBy"), record.data.get("requiredRoles") or []):

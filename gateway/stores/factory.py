@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from gateway.settings import GatewaySettings
 from gateway.stores.base import MetadataStore, SessionStore
+from gateway.stores.recent import RecentRecords
 
 
-def build_metadata_store(settings: GatewaySettings) -> MetadataStore:
+def build_metadata_store(settings: GatewaySettings) -> RecentRecords:
+    return RecentRecords(_backend_metadata_store(settings), settings.store.record_max_age)
+
+
+def _backend_metadata_store(settings: GatewaySettings) -> MetadataStore:
     kind = settings.store.kind
     if kind == "memory":
         from gateway.stores.memory import MemoryMetadataStore

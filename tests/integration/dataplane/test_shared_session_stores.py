@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -134,3 +135,39 @@ def test_a_gateway_on_the_cosmos_stores_keeps_its_records_across_a_restart(
         assert client.get("/readyz").json() == {"status": "ready"}
     finally:
         restarted.stop()
+
+
+@pytest.mark.cosmos
+def test_on_cosmos_a_revoked_role_takes_effect_at_once_here_and_within_the_record_cache_age_elsewhere(
+    request: pytest.FixtureRequest, tmp_path: Path, session_server: str
+) -> None:
+    """The data plane reuses a Cosmos record for up to 2 s (the default) instead of a read per request."""
+    env = store_env("cosmos", request)
+    first = GatewayProcess(tmp_path / "a", env=env).start()
+    second = GatewayProcess(tmp_path / "b", env=env).start()
+    init = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
+    headers = {**USER, "Accept": "application/json, text/event-stream"}
+
+    def status_on(gateway: GatewayProcess) -> int:
+        return httpx.post(f"{gateway.url}/adapters/guarded/mcp", json=init, headers=headers, timeout=30).status_code
+
+    try:
+        owner = first.client(user="owner")
+        adapter = {"name": "guarded", "url": session_server, "requiredRoles": ["mcp.user"]}
+        assert owner.post("/adapters", json=adapter).status_code == 201
+        assert status_on(first) == 200 and status_on(second) == 200  # both now hold the record
+        revoked = owner.put("/adapters/guarded", json={**adapter, "requiredRoles": ["mcp.auditor"]})
+        assert revoked.status_code == 200, revoked.text
+        revoked_at = time.monotonic()
+        assert status_on(first) == 403  # written through this gateway: no stale copy
+        wait_for(lambda: status_on(second) == 403, timeout=10, what="the revocation to reach the other gateway")
+        # Bounded by the cache age (2 s) plus the time one check takes against the emulator.
+        assert time.monotonic() - revoked_at < 2.0 + 3.0
+    finally:
+        first.stop()
+        second.stop()
