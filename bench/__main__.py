@@ -102,8 +102,10 @@ def _profile_start(stack: Stack, work: Path) -> list[subprocess.Popen[bytes]]:
         if pid is None:
             progress(f"--profile: no {name} process found; not recorded")
             continue
-        command = [str(spy), "record", "--pid", str(pid), "--rate", "250", "--format", "raw"]
-        command += ["-o", str(work / f"{name}-profile.txt"), "--nonblocking"]
+        # Blocking mode (py-spy pauses the process for each sample): --nonblocking reads stacks while they
+        # change, and about half of its samples came back cut off at the event loop's frame.
+        command = [str(spy), "record", "--pid", str(pid), "--rate", "200", "--format", "raw"]
+        command += ["-o", str(work / f"{name}-profile.txt")]
         recorders.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     return recorders
 

@@ -65,3 +65,34 @@ def test_exception_text_is_redacted(caplog: pytest.LogCaptureFixture) -> None:
     except RuntimeError:
         logging.getLogger("some.lib").exception("failed")
     assert JWT not in caplog.text
+
+
+def record(msg: str, *args: object) -> logging.LogRecord:
+    return logging.LogRecord("tests.redaction", logging.INFO, __file__, 1, msg, args or None, None)
+
+
+def test_a_secret_inside_a_non_string_argument_is_redacted_from_the_message() -> None:
+    item = record("sending %s", {"authorization": "Bearer dict-held-token"})
+    redaction.redact_record(item)
+    assert "dict-held-token" not in item.getMessage()
+
+
+def test_an_argument_the_template_cuts_short_is_still_redacted() -> None:
+    # The merged message shows only 3 characters, but a formatter that reads args would print all of it.
+    item = record("prefix %.3s", "Bearer cut-short-token")
+    redaction.redact_record(item)
+    assert isinstance(item.args, tuple) and "cut-short-token" not in item.args[0]
+
+
+def test_a_malformed_record_has_its_arguments_redacted() -> None:
+    # Too few arguments for the template: logging prints the raw arguments when it reports the error.
+    item = record("%s and %s", "Bearer malformed-token")
+    redaction.redact_record(item)
+    assert isinstance(item.args, tuple) and "malformed-token" not in str(item.args)
+
+
+def test_a_record_with_nothing_sensitive_is_left_as_it_was() -> None:
+    args = ("127.0.0.1:5000", "POST", "/adapters/a/mcp", "1.1", 200)
+    item = record('%s - "%s %s HTTP/%s" %d', *args)
+    redaction.redact_record(item)
+    assert item.args == args and item.msg == '%s - "%s %s HTTP/%s" %d'
