@@ -20,6 +20,9 @@ from types import FrameType
 
 PR_SET_PDEATHSIG = 1
 GRACE_SECONDS = float(os.environ.get("MCPGW_GUARD_GRACE_SECONDS", "5"))
+CHECK_SECONDS = 0.2
+"""How often the guard checks for a stop request or a dead parent (the parent check covers systems
+without ``PR_SET_PDEATHSIG``)."""
 
 
 def _die_with_parent(sig: int) -> None:
@@ -61,11 +64,15 @@ def main(argv: list[str]) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    while child.poll() is None and not stopping:
-        if os.getppid() != parent:
-            stopping = True
+    while not stopping:
+        try:
+            # Popen polls within the timeout (every 50 ms at most), so the gateway learns of a dead command
+            # within that, not a whole check interval later; its replica is then taken out of routing.
+            child.wait(timeout=CHECK_SECONDS)
             break
-        time.sleep(0.2)
+        except subprocess.TimeoutExpired:
+            if os.getppid() != parent:
+                stopping = True
     if stopping:
         _kill_group(child)
     code = child.wait()

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from tests.helpers import GatewayProcess, pid_alive, wait_for
+from tests.helpers import GatewayProcess, descendants, pid_alive, wait_for
 from tests.integration.dataplane.conftest import mcp_client, wait_healthy
 
 pytestmark = pytest.mark.slow
@@ -69,6 +69,8 @@ async def test_a_session_whose_replica_died_gets_404_and_the_client_recovers(
         wait_for(lambda: not pid_alive(pid), what="the replica to die")
         with pytest.raises(MCPError, match="Session not found"):
             await client.call_tool("whoami", {})
+    # The status may still say 3/3 for a moment after the kill: wait for the restarted process first.
+    wait_for(lambda: _replica_server_pid_or_none(dataplane_gateway, str(replica)) not in (None, pid), what="a restart")
     wait_healthy(dataplane_gateway, "sessions", 3)
     async with mcp_client(url) as again:
         assert (await again.call_tool("whoami", {})).structured_content["sessionCalls"] == 1  # type: ignore[index]
@@ -78,8 +80,9 @@ async def test_new_sessions_avoid_a_replica_that_died_before_the_gateway_noticed
     dataplane_gateway: GatewayProcess,
 ) -> None:
     url = f"{dataplane_gateway.url}/adapters/sessions/mcp"
+    # The process first (an earlier test may have killed it just now), then the status that includes it.
+    server = wait_for(lambda: _replica_server_pid_or_none(dataplane_gateway, "sessions-0"), what="sessions-0")
     wait_healthy(dataplane_gateway, "sessions", 3)
-    server = _replica_server_pid(dataplane_gateway, "sessions-0")
     guard = _parent_pid(server)
     # With its guard paused, the gateway learns of the death only from failed health probes (seconds):
     # meanwhile the replica is still listed as ready, and the balancer spreads new sessions over all three.
@@ -106,10 +109,14 @@ async def _initialize_async(client: httpx.AsyncClient, url: str, user: str) -> i
 
 
 def _replica_server_pid(gateway: GatewayProcess, replica: str) -> int:
-    from pathlib import Path
+    pid = _replica_server_pid_or_none(gateway, replica)
+    if pid is None:
+        raise AssertionError(f"no process for replica {replica}")
+    return pid
 
-    from tests.helpers import descendants
 
+def _replica_server_pid_or_none(gateway: GatewayProcess, replica: str) -> int | None:
+    """The live server process (not its guard) of a local replica."""
     assert gateway.process is not None
     for pid in descendants(gateway.process.pid):
         try:
@@ -117,9 +124,10 @@ def _replica_server_pid(gateway: GatewayProcess, replica: str) -> int:
             cmdline = Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
         except OSError:
             continue
-        if f"MCP_REPLICA_ID={replica}".encode() in environ and "gateway.runtimes.guard" not in cmdline:
+        ours = f"MCP_REPLICA_ID={replica}".encode() in environ and "gateway.runtimes.guard" not in cmdline
+        if ours and pid_alive(pid):
             return pid
-    raise AssertionError(f"no process for replica {replica}")
+    return None
 
 
 INITIALIZE_BODY = {
