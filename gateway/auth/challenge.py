@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from gateway.errors import Unauthenticated
 
 WELL_KNOWN_PRM = "/.well-known/oauth-protected-resource"
@@ -18,12 +20,22 @@ def _quoted(value: str) -> str:
     return '"' + value.replace("\\", "/").replace('"', "'") + '"'
 
 
-def challenge_header(base_url: str, path: str, error_code: str | None = None, description: str | None = None) -> str:
-    """``Bearer resource_metadata="…"`` plus ``error`` (RFC 6750 §3) when a token was presented and refused.
+def challenge_header(
+    base_url: str,
+    path: str,
+    error_code: str | None = None,
+    description: str | None = None,
+    scopes: Sequence[str] = (),
+) -> str:
+    """``Bearer resource_metadata="…"``, the ``scope`` to ask for, and ``error`` (RFC 6750 §3) when a token
+    was presented and refused.
 
     RFC 6750 §3.1: a request without any credentials gets no error code, only the pointer to the metadata.
+    The MCP authorization spec has clients prefer this ``scope`` over the metadata's ``scopes_supported``.
     """
     parts = [f"resource_metadata={_quoted(resource_metadata_url(base_url, path))}"]
+    if scopes:
+        parts.append(f"scope={_quoted(' '.join(scopes))}")
     if error_code:
         parts.append(f"error={_quoted(error_code)}")
         if description:
@@ -36,6 +48,7 @@ def public_base(public_url: str | None, scheme: str, host: str) -> str:
     return public_url or f"{scheme}://{host}"
 
 
-def challenge_for(error: Unauthenticated, base_url: str, path: str) -> str:
+def challenge_for(error: Unauthenticated, base_url: str, path: str, scopes: Sequence[str] = ()) -> str:
     """The challenge for an authentication failure; a description only when a token was presented."""
-    return challenge_header(base_url, path, error.error_code, error.detail if error.error_code else None)
+    description = error.detail if error.error_code else None
+    return challenge_header(base_url, path, error.error_code, description, scopes)

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from gateway.auth.challenge import challenge_for, public_base
+from gateway.auth.metadata import scopes_supported
 from gateway.auth.principal import Principal
 from gateway.errors import Unauthenticated
 
@@ -20,7 +21,8 @@ async def current_principal(request: Request) -> Principal:
     try:
         principal: Principal = await authenticator.authenticate(request.headers, request.query_params)
     except Unauthenticated as exc:
-        exc.headers["WWW-Authenticate"] = challenge_for(exc, public_base_url(request), request.url.path)
+        scopes = scopes_supported(request.app.state.ctx.settings.auth)
+        exc.headers["WWW-Authenticate"] = challenge_for(exc, public_base_url(request), request.url.path, scopes)
         raise
     return principal
 

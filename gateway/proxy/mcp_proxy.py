@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl
 from starlette.types import Message, Receive, Scope, Send
 
 from gateway.auth.challenge import challenge_for, public_base
+from gateway.auth.metadata import scopes_supported
 from gateway.auth.principal import Principal
 from gateway.auth.rbac import can_read
 from gateway.context import GatewayContext
@@ -77,6 +78,7 @@ class McpProxy:
         self._ctx = ctx
         proxy = ctx.settings.proxy
         self._origins = OriginPolicy(proxy.allowed_origins, ctx.settings.server.public_url)
+        self._scopes = scopes_supported(ctx.settings.auth)
         self._balancer = LeastInFlight()
         self._client = UpstreamClient(
             proxy.max_connections, proxy.connect_timeout_seconds, proxy.read_timeout_seconds
@@ -262,7 +264,7 @@ class McpProxy:
             return None
         host = dict(scope["headers"]).get(b"host", b"localhost").decode("latin-1")
         base = public_base(self._ctx.settings.server.public_url, scope.get("scheme", "http"), host)
-        return challenge_for(exc, base, scope["path"])
+        return challenge_for(exc, base, scope["path"], self._scopes)
 
 
 class _RequestIdSend:

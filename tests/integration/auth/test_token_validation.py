@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 
 from tests.helpers import free_port
 
-from .conftest import GatewayFactory
+from .conftest import SCOPE, GatewayFactory
 from .issuer import SigningKey, TestIssuer
 
 INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
@@ -65,6 +65,7 @@ def assert_challenged(response: httpx.Response, gateway: str, path: str, token_p
     challenge = response.headers["www-authenticate"]
     assert challenge.startswith("Bearer ")
     assert f'resource_metadata="{gateway}/.well-known/oauth-protected-resource{path}"' in challenge
+    assert f'scope="{SCOPE}"' in challenge  # MCP clients ask for this scope first
     assert ('error="invalid_token"' in challenge) is token_presented
 
 

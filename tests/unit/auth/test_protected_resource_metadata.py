@@ -34,3 +34,11 @@ def test_the_challenge_for_a_bad_token_says_invalid_token_with_a_safe_descriptio
     header = challenge_header("https://gw", "/mcp", "invalid_token", 'bad "quote" \\ here')
     assert header == ('Bearer resource_metadata="https://gw/.well-known/oauth-protected-resource/mcp", '
                       "error=\"invalid_token\", error_description=\"bad 'quote' / here\"")
+
+
+def test_the_challenge_names_the_scopes_to_ask_for() -> None:
+    header = challenge_header("https://gw", "/mcp", "invalid_token", "expired", ["api://c/access", "offline_access"])
+    assert header == (
+        'Bearer resource_metadata="https://gw/.well-known/oauth-protected-resource/mcp", '
+        'scope="api://c/access offline_access", error="invalid_token", error_description="expired"'
+    )
