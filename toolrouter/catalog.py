@@ -40,6 +40,8 @@ class CatalogEntry:
     timeout_seconds: float | None
     validator: Draft202012Validator = field(compare=False, repr=False)
     """Compiled once per catalog version: validating arguments is on every call's path."""
+    output_validator: Draft202012Validator | None = field(default=None, compare=False, repr=False)
+    """The tool's ``outputSchema``, compiled; None when it declares none."""
 
     @property
     def name(self) -> str:
@@ -105,6 +107,10 @@ def _parse_entry(item: Any) -> CatalogEntry | None:
         tool = types.Tool.model_validate(definition.model_dump(by_alias=True, exclude_none=True))
         Draft202012Validator.check_schema(tool.input_schema)
         validator = Draft202012Validator(tool.input_schema)
+        output_validator = None
+        if tool.output_schema is not None:
+            Draft202012Validator.check_schema(tool.output_schema)
+            output_validator = Draft202012Validator(tool.output_schema)
     except (ValidationError, SchemaError, TypeError) as exc:
         logger.warning("tool catalog item %r has an invalid tool definition; skipped: %s", name, exc)
         return None
@@ -122,6 +128,7 @@ def _parse_entry(item: Any) -> CatalogEntry | None:
         urls=tuple(u for u in item.get("urls") or [] if isinstance(u, str) and u.startswith(("http://", "https://"))),
         timeout_seconds=float(timeout) if timeout is not None else None,
         validator=validator,
+        output_validator=output_validator,
     )
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import aiohttp
 import anyio
 import mcp_types as types
+from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError as SchemaValidationError
 
 from gateway.telemetry.tracing import inject_context
@@ -40,8 +41,12 @@ def error_result(message: str) -> types.CallToolResult:
 
 def argument_problems(entry: CatalogEntry, arguments: dict[str, Any]) -> list[str]:
     """Each way ``arguments`` breaks the tool's ``inputSchema``, as ``<JSON path>: <message>``."""
+    return _problems(entry.validator, arguments)
+
+
+def _problems(validator: Draft202012Validator, value: Any) -> list[str]:
     errors: list[SchemaValidationError] = sorted(
-        entry.validator.iter_errors(arguments), key=lambda e: (list(map(str, e.absolute_path)), e.message)
+        validator.iter_errors(value), key=lambda e: (list(map(str, e.absolute_path)), e.message)
     )
     return [f"{e.json_path}: {e.message}" for e in errors[:MAX_PROBLEMS]]
 
@@ -90,7 +95,7 @@ class ToolExecutor:
             # The tool's internal address is not shown: it says nothing useful to an MCP client.
             logger.warning("tool %r at %s is unreachable: %s", name, url, exc)
             return error_result(f"Tool '{name}' is unreachable: {_describe(exc)}.")
-        return self._map_reply(name, status, reason, content_type, body)
+        return self._map_reply(entry, status, reason, content_type, body)
 
     def _next_url(self, entry: CatalogEntry) -> str:
         # Round-robin per tool; the counter survives catalog refreshes, so the spread stays even.
@@ -126,22 +131,39 @@ class ToolExecutor:
                 content_type = response.headers.get("content-type", "")
                 return response.status, response.reason or "", content_type, b"".join(chunks)
 
-    def _map_reply(self, name: str, status: int, reason: str, content_type: str, body: bytes) -> types.CallToolResult:
+    def _map_reply(
+        self, entry: CatalogEntry, status: int, reason: str, content_type: str, body: bytes
+    ) -> types.CallToolResult:
+        name = entry.name
         text = body.decode("utf-8", errors="replace")
         if not 200 <= status < 300:
             excerpt = text[:BODY_EXCERPT_CHARS]
             detail = f"HTTP {status} {reason}".rstrip()
             return error_result(f"Tool '{name}' failed: {detail}" + (f": {excerpt}" if excerpt else ""))
         content: list[types.ContentBlock] = [types.TextContent(type="text", text=text)]
-        if _is_json(content_type):
-            try:
-                value = json.loads(text)
-            except ValueError:
-                value = None
-            # structuredContent must be an object (MCP schema); arrays and scalars stay text only.
-            if isinstance(value, dict):
-                return types.CallToolResult(content=content, structured_content=value)
+        structured = _json_object(content_type, text)
+        if entry.output_validator is not None:
+            # A tool that declares an outputSchema MUST return conforming structuredContent (MCP spec);
+            # clients reject anything else, so the caller gets a result that says what is wrong instead.
+            problems = ["the reply is not a JSON object"] if structured is None else []
+            problems = problems or _problems(entry.output_validator, structured)
+            if problems:
+                listing = "\n".join(f"- {p}" for p in problems)
+                return error_result(f"Tool '{name}' replied with output that breaks its outputSchema:\n{listing}")
+        if structured is not None:
+            return types.CallToolResult(content=content, structured_content=structured)
         return types.CallToolResult(content=content)
+
+
+def _json_object(content_type: str, text: str) -> dict[str, Any] | None:
+    """The reply as structuredContent: only a JSON object qualifies (MCP schema); arrays and scalars stay text."""
+    if not _is_json(content_type):
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 class _TooLarge(Exception):

@@ -110,16 +110,19 @@ class FakeCatalog:
         created_by: str = "alice",
         required_roles: list[str] | None = None,
         input_schema: dict[str, Any] | None = None,
+        output_schema: dict[str, Any] | None = None,
         timeout_seconds: float | None = None,
         description: str | None = None,
     ) -> None:
-        tool = {
+        tool: dict[str, Any] = {
             "name": name,
             "title": name.title(),
             "description": description or f"The {name} tool.",
             "inputSchema": input_schema or {"type": "object"},
             "annotations": {"readOnlyHint": True},
         }
+        if output_schema is not None:
+            tool["outputSchema"] = output_schema
         item = {
             "name": name,
             "tool": tool,

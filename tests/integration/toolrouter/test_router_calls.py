@@ -35,6 +35,41 @@ async def test_the_sample_weather_tool_answers_with_structured_content(
     assert '"temperature":22.2' in text_of(result)
 
 
+WEATHER_OUTPUT = {
+    "type": "object",
+    "properties": {"location": {"type": "string"}, "temperature": {"type": "number"}},
+    "required": ["location", "temperature"],
+}
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_the_sdk_client_accepts_a_reply_that_matches_the_declared_output_schema(
+    router: RouterUnderTest, weather_url: str, connect: Connect, mode: str
+) -> None:
+    # The SDK client validates structuredContent against the listed outputSchema and raises on a mismatch.
+    router.catalog.put("weather", [weather_url], input_schema=WEATHER_SCHEMA, output_schema=WEATHER_OUTPUT)
+    await router.synced()
+    async with connect("alice", mode=mode) as client:
+        result = await client.call_tool("weather", {"location": "Oslo"})
+    assert not result.is_error and result.structured_content is not None
+    assert result.structured_content["location"] == "Oslo"
+
+
+async def test_a_reply_that_breaks_the_declared_output_schema_is_an_error_result_not_a_client_failure(
+    router: RouterUnderTest, weather_url: str, connect: Connect
+) -> None:
+    broken = {**WEATHER_OUTPUT, "required": ["location", "humidity"]}  # the weather tool sends no humidity
+    router.catalog.put("weather", [weather_url], input_schema=WEATHER_SCHEMA, output_schema=broken)
+    await router.synced()
+    async with connect("alice") as client:
+        result = await client.call_tool("weather", {"location": "Oslo"})
+    assert result.is_error
+    assert text_of(result).splitlines() == [
+        "Tool 'weather' replied with output that breaks its outputSchema:",
+        "- $: 'humidity' is a required property",
+    ]
+
+
 async def test_invalid_arguments_give_an_error_result_listing_each_problem_with_its_path(
     router: RouterUnderTest, weather_url: str, connect: Connect
 ) -> None:

@@ -26,11 +26,17 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def entry(
-    urls: list[str] | None = None, timeout: float | None = None, schema: dict[str, Any] | None = None
+    urls: list[str] | None = None,
+    timeout: float | None = None,
+    schema: dict[str, Any] | None = None,
+    output_schema: dict[str, Any] | None = None,
 ) -> CatalogEntry:
+    definition: dict[str, Any] = {"name": "t", "inputSchema": schema or {"type": "object"}}
+    if output_schema is not None:
+        definition["outputSchema"] = output_schema
     item = {
         "name": "t",
-        "tool": {"name": "t", "inputSchema": schema or {"type": "object"}},
+        "tool": definition,
         "createdBy": "alice",
         "urls": ["http://127.0.0.1:9/run"] if urls is None else urls,
         "timeoutSeconds": timeout,
@@ -227,3 +233,35 @@ async def test_no_ready_replica_gives_an_error_result(tool: ToolServer) -> None:
     assert result.is_error
     assert text(result) == "Tool 't' has no ready replica; try again shortly."
     assert tool.seen == []
+
+
+FORECAST = {
+    "type": "object",
+    "properties": {"city": {"type": "string"}, "celsius": {"type": "number"}},
+    "required": ["city", "celsius"],
+}
+
+
+async def test_a_reply_that_matches_the_output_schema_is_structured_content(tool: ToolServer) -> None:
+    reply = {"city": "Oslo", "celsius": -3.5}
+    result = await call(tool, _reply(web.json_response(reply)), {}, output_schema=FORECAST)
+    assert not result.is_error and result.structured_content == reply
+
+
+@pytest.mark.parametrize(
+    ("response", "problem"),
+    [
+        (web.json_response({"city": "Oslo", "celsius": "cold"}), "- $.celsius: 'cold' is not of type 'number'"),
+        (web.json_response({"city": "Oslo"}), "- $: 'celsius' is a required property"),
+        (web.json_response([1, 2]), "- the reply is not a JSON object"),
+        (web.Response(text="sunny", content_type="text/plain"), "- the reply is not a JSON object"),
+    ],
+)
+async def test_a_reply_that_breaks_the_output_schema_is_an_error_naming_the_problem(
+    tool: ToolServer, response: web.Response, problem: str
+) -> None:
+    # MCP clients reject structuredContent that breaks a declared outputSchema (or is missing); the
+    # caller gets a tool error that says why instead.
+    result = await call(tool, _reply(response), {}, output_schema=FORECAST)
+    assert result.is_error and result.structured_content is None
+    assert text(result).splitlines() == ["Tool 't' replied with output that breaks its outputSchema:", problem]
