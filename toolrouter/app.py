@@ -123,6 +123,10 @@ def create_router_app(settings: ToolRouterSettings) -> Starlette:
     manager = StreamableHTTPSessionManager(
         app=server,
         stateless=False,
+        # Each POST is answered with one JSON body rather than a one-event SSE stream: the router sends
+        # nothing else on a request's stream (no progress, no server-to-client requests; list_changed goes
+        # on the GET stream or subscriptions/listen), and the SSE machinery was a third of its CPU per call.
+        json_response=True,
         security_settings=_transport_security(settings.host),
         session_idle_timeout=settings.session_idle_timeout_seconds,
         max_sessions=settings.max_sessions,
