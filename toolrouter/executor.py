@@ -39,6 +39,11 @@ def error_result(message: str) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(type="text", text=message)], is_error=True)
 
 
+def _problems_result(heading: str, problems: list[str]) -> types.CallToolResult:
+    """An error result: the heading, then one ``- problem`` line each."""
+    return error_result("\n".join([heading, *(f"- {p}" for p in problems)]))
+
+
 def argument_problems(entry: CatalogEntry, arguments: dict[str, Any]) -> list[str]:
     """Each way ``arguments`` breaks the tool's ``inputSchema``, as ``<JSON path>: <message>``."""
     return _problems(entry.validator, arguments)
@@ -76,8 +81,7 @@ class ToolExecutor:
         arguments = arguments or {}
         problems = argument_problems(entry, arguments)
         if problems:
-            listing = "\n".join(f"- {p}" for p in problems)
-            return error_result(f"Invalid arguments for tool '{name}':\n{listing}")
+            return _problems_result(f"Invalid arguments for tool '{name}':", problems)
         if not entry.urls:
             return error_result(f"Tool '{name}' has no ready replica; try again shortly.")
         url = self._next_url(entry)
@@ -145,11 +149,12 @@ class ToolExecutor:
         if entry.output_validator is not None:
             # A tool that declares an outputSchema MUST return conforming structuredContent (MCP spec);
             # clients reject anything else, so the caller gets a result that says what is wrong instead.
-            problems = ["the reply is not a JSON object"] if structured is None else []
-            problems = problems or _problems(entry.output_validator, structured)
+            if structured is None:
+                problems = ["the reply is not a JSON object"]
+            else:
+                problems = _problems(entry.output_validator, structured)
             if problems:
-                listing = "\n".join(f"- {p}" for p in problems)
-                return error_result(f"Tool '{name}' replied with output that breaks its outputSchema:\n{listing}")
+                return _problems_result(f"Tool '{name}' replied with output that breaks its outputSchema:", problems)
         if structured is not None:
             return types.CallToolResult(content=content, structured_content=structured)
         return types.CallToolResult(content=content)

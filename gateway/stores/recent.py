@@ -35,10 +35,11 @@ class RecentRecords:
     async def recent(self, kind: ResourceKind, name: str) -> StoredRecord | None:
         """The record as read at most ``max_age`` seconds ago. A missing record is never remembered, so a
         resource created through another replica is usable at once."""
-        if self.max_age > 0:
-            cached = self._cache.get((kind, name))
-            if cached is not None and self._clock() - cached[0] < self.max_age:
-                return cached[1]
+        if self.max_age <= 0:
+            return await self.inner.get(kind, name)  # exact reads: nothing to remember (SQLite, memory)
+        cached = self._cache.get((kind, name))
+        if cached is not None and self._clock() - cached[0] < self.max_age:
+            return cached[1]
         return await self.get(kind, name)
 
     async def open(self) -> None:
@@ -54,6 +55,8 @@ class RecentRecords:
     async def get(self, kind: ResourceKind, name: str) -> StoredRecord | None:
         # The time is taken before the read: a change committed during the read is not hidden for longer
         # than max_age.
+        if self.max_age <= 0:
+            return await self.inner.get(kind, name)
         read_at, writes = self._clock(), self._writes
         record = await self.inner.get(kind, name)
         if writes == self._writes:
@@ -76,7 +79,7 @@ class RecentRecords:
             await self.inner.delete(kind, name, expected_version)
 
     def _remember(self, kind: ResourceKind, name: str, record: StoredRecord | None, read_at: float) -> None:
-        if record is None or self.max_age <= 0:
+        if record is None:
             self._cache.pop((kind, name), None)
         else:
             self._cache[(kind, name)] = (read_at, record)
