@@ -119,7 +119,17 @@ def start_stack(
             "--log-level",
             log_level,
         ],
-        {"MCPGW_ROUTER__REPLICAS": "1", "MCPGW_PROXY__MAX_CONNECTIONS": str(max_connections), **(extra_env or {})},
+        {
+            "MCPGW_ROUTER__REPLICAS": "1",
+            "MCPGW_PROXY__MAX_CONNECTIONS": str(max_connections),
+            # One bench identity opens 1,000 streams to one adapter: lift the per-user and per-adapter
+            # bulkheads (128 and 512 by default) above that, as a deployment expecting such load would.
+            "MCPGW_PROXY__MAX_IN_FLIGHT_PER_USER": str(max_connections),
+            "MCPGW_PROXY__MAX_IN_FLIGHT_PER_ADAPTER": str(max_connections),
+            # Every bench client connects from 127.0.0.1: no cap on connections per address.
+            "MCPGW_SERVER__MAX_CONNECTIONS_PER_CLIENT": "0",
+            **(extra_env or {}),
+        },
     )
     for child, url in upstreams.values():
         wait_http(child, url, ok=())  # a GET without a session is a 4xx: enough to know it listens

@@ -8,7 +8,6 @@ import os
 import sys
 from pathlib import Path
 
-import uvicorn
 from pydantic import ValidationError
 
 from gateway import __version__
@@ -33,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         if value is not None:
             os.environ[f"MCPGW_SERVER__{key.upper()}"] = str(value)
     from gateway.app import create_app
+    from gateway.server import serve
     from gateway.settings import GatewaySettings
     from gateway.telemetry.logs import configure_logging
 
@@ -52,15 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         f"(store={settings.store.kind}, runtime={settings.runtime.kind}, auth={settings.auth.mode})",
         flush=True,
     )
-    uvicorn.run(
-        app,
-        host=settings.server.host,
-        port=settings.server.port,
-        log_level=args.log_level.lower(),
-        log_config=None,
-        access_log=settings.server.access_log,
-        timeout_graceful_shutdown=10,
-    )
+    # uvicorn with the request limits and the graceful shutdown of MCPGW_SERVER__* (gateway/server.py).
+    serve(app, app.state.drain, settings.server, args.log_level.lower())
     return 0
 
 

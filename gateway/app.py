@@ -16,14 +16,18 @@ from gateway.context import GatewayContext
 from gateway.control import health, internal, metrics, wellknown
 from gateway.control.problems import install_problem_handlers
 from gateway.control.resources import resource_router
+from gateway.drain import Drain, DrainGuard
+from gateway.edge import Edge, parse_trusted_proxies
 from gateway.errors import GatewayError
 from gateway.middleware import BodyLimitMiddleware
 from gateway.models import AdapterData, AdapterResource, ToolData, ToolResource
+from gateway.netguard import ConnectGuard
 from gateway.proxy.mcp_proxy import McpProxy
 from gateway.proxy.routes import McpDispatch
 from gateway.runtimes.factory import build_runtime, local_router_spec
 from gateway.services.catalog import ToolCatalog
 from gateway.services.resources import ResourceService
+from gateway.services.ssrf import UrlGuard
 from gateway.settings import GatewaySettings
 from gateway.stores.factory import build_metadata_store, build_session_store
 from gateway.telemetry.http import HttpTelemetryMiddleware
@@ -41,12 +45,13 @@ DESCRIPTION = (
 def build_context(settings: GatewaySettings) -> GatewayContext:
     store = build_metadata_store(settings)
     runtime = build_runtime(settings)
-    wi_roles, private_ok = settings.auth.workload_identity_roles, settings.proxy.allow_private_urls
+    wi_roles = settings.auth.workload_identity_roles
+    url_guard = UrlGuard(ConnectGuard.from_settings(settings.proxy, settings.server.environment))
     adapters: ResourceService[AdapterData, AdapterResource] = ResourceService(
-        "adapter", AdapterResource, store, runtime, wi_roles, private_ok
+        "adapter", AdapterResource, store, runtime, wi_roles, url_guard
     )
     tools: ResourceService[ToolData, ToolResource] = ResourceService(
-        "tool", ToolResource, store, runtime, wi_roles, private_ok
+        "tool", ToolResource, store, runtime, wi_roles, url_guard
     )
     secret = settings.router.secret.get_secret_value() if settings.router.secret else secrets.token_urlsafe(32)
     return GatewayContext(
@@ -97,15 +102,20 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 class GatewayApp(FastAPI):
-    """FastAPI for the control plane, with the MCP data plane dispatched before its middleware stack."""
+    """FastAPI for the control plane, with the MCP data plane dispatched before its middleware stack, and
+    the edge (client address, unambiguous headers) in front of both."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        return McpDispatch(super().build_middleware_stack(), self.state.mcp_proxy)
+        trusted = parse_trusted_proxies(self.state.ctx.settings.server.trusted_proxies)
+        edge = Edge(McpDispatch(super().build_middleware_stack(), self.state.mcp_proxy), trusted)
+        # Outermost: the shutdown drain (gateway/drain.py) sees every request, whatever answers it.
+        return DrainGuard(edge, self.state.drain)
 
 
 def create_app(settings: GatewaySettings) -> FastAPI:
     app = GatewayApp(title="MCP Gateway", version=__version__, description=DESCRIPTION, lifespan=_lifespan)
     app.state.ctx = build_context(settings)
+    app.state.drain = Drain()  # started by gateway.server on SIGTERM
     app.state.telemetry = telemetry = build_telemetry(settings, app.state.ctx.router_secret)
     install_problem_handlers(app)
     app.include_router(health.router)

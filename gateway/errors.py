@@ -9,17 +9,24 @@
      +-- Conflict (409)                 duplicate names, stale versions
      +-- PreconditionFailed (412)       If-Match names an older version
      +-- PayloadTooLarge (413)
+     +-- TooManyRequests (429)          a per-user limit was reached
      +-- BackendError (502)             a store, runtime or upstream failed
      +-- Unavailable (503)              nothing ready to serve the request
 
 Services raise these; ``control`` and ``proxy`` turn them into responses through :func:`problem_body`
-and :func:`jsonrpc_error_body`, never by hand.
+and :func:`jsonrpc_error_body`, never by hand. Both carry the request id, so a client can quote it.
+
+What a backend said (a Redis address, a Cosmos status, a Kubernetes API message) is ``internal_detail``:
+logged, never sent. :class:`BackendError` and :class:`Unavailable` answer clients with a generic
+``detail`` unless the raiser gives a ``public`` one that is safe to show.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+from gateway.telemetry.logs import current_request_id
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
@@ -39,6 +46,9 @@ class GatewayError(Exception):
     def __init__(self, detail: str, *, headers: dict[str, str] | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
+        """What the client is told."""
+        self.internal_detail = detail
+        """What the log is told (the same, except for errors that wrap a backend's words)."""
         self.headers = headers or {}
 
 
@@ -95,14 +105,31 @@ class PayloadTooLarge(GatewayError):
     title = "Payload too large"
 
 
-class BackendError(GatewayError):
+class _InternalDetail(GatewayError):
+    """An error whose message may quote a backend: the client gets ``public`` (or a generic sentence)."""
+
+    generic_detail = "A service the gateway depends on failed; the gateway's log has the details for this request id."
+
+    def __init__(self, detail: str, *, public: str | None = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(public or self.generic_detail, headers=headers)
+        self.internal_detail = detail
+        self.args = (detail,)  # str(exc), tracebacks and pytest.raises(match=) see what happened
+
+
+class TooManyRequests(GatewayError):
+    status = 429
+    title = "Too many requests"
+
+
+class BackendError(_InternalDetail):
     status = 502
     title = "Backend error"
 
 
-class Unavailable(GatewayError):
+class Unavailable(_InternalDetail):
     status = 503
     title = "Service unavailable"
+    generic_detail = "The gateway cannot serve this request right now; try again shortly."
 
 
 @dataclass
@@ -120,6 +147,9 @@ class Problem:
         body["detail"] = self.detail
         if self.instance:
             body["instance"] = self.instance
+        request_id = current_request_id()
+        if request_id:
+            body["requestId"] = request_id
         if self.errors:
             body["errors"] = [{"field": p.field, "message": p.message} for p in self.errors]
         return body
@@ -146,4 +176,8 @@ _JSONRPC_CODE_BY_STATUS = {400: JSONRPC_INVALID_REQUEST, 404: JSONRPC_SESSION_NO
 def jsonrpc_error_body(error: GatewayError, request_id: Any = None) -> dict[str, Any]:
     """The JSON-RPC error object an MCP client expects in place of a result."""
     code = _JSONRPC_CODE_BY_STATUS.get(error.status, JSONRPC_SERVER_ERROR)
-    return {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": error.detail}}
+    body: dict[str, Any] = {"code": code, "message": error.detail}
+    gateway_request_id = current_request_id()
+    if gateway_request_id:
+        body["data"] = {"requestId": gateway_request_id}
+    return {"jsonrpc": "2.0", "id": request_id, "error": body}

@@ -4,18 +4,41 @@ Unknown-field policy: resource bodies and ``toolDefinition`` reject unknown fiel
 ``replicas`` for ``replicaCount`` is a 400, never silently ignored). Inside ``toolDefinition.tool`` the
 MCP ``Tool`` fields are kept and anything else (the original README's ``"type": "http"``) is dropped, as
 the original did, so existing payloads keep working.
+
+Text policy: every string is a :class:`SafeText` (and every free-form JSON value goes through
+:func:`check_json_value`), so nothing that could not be written back as JSON and UTF-8 is accepted, and
+types are strict (``"replicaCount": true`` or ``"3"`` is a 400, not 1 or 3). The limits below are part of
+the API: the OpenAPI document carries them as ``maxLength``, ``maxItems``, ``maxProperties`` and
+``pattern``.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
+
+from gateway.schemas import UnsafeSchema, check_tool_schema
 
 MAX_NAME_LENGTH = 52
 """Kubernetes names: ``{name}-service`` and the StatefulSet's ``{name}-<revision-hash>`` label stay within 63."""
@@ -26,85 +49,281 @@ TOOL_PATH_RE = re.compile(r"^/[a-zA-Z0-9/_\-.]*$")
 ENV_NAME_RE = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 MAX_ARGS = 64
 MAX_ARG_LENGTH = 4096
+MAX_COMMAND_LENGTH = 1024
+MAX_URL_LENGTH = 2048
+MAX_IMAGE_NAME_LENGTH = 255
+MAX_IMAGE_TAG_LENGTH = 128
+MAX_DESCRIPTION_LENGTH = 4096
+MAX_ROLES = 64
+MAX_ROLE_LENGTH = 128
+MAX_ENV_VARS = 256
+MAX_ENV_NAME_LENGTH = 256
+MAX_ENV_VALUE_LENGTH = 32 * 1024
+MAX_TOOL_NAME_LENGTH = 128
+MAX_TOOL_TITLE_LENGTH = 1024
+MAX_TOOL_DESCRIPTION_LENGTH = 16_384
+MAX_TOOL_PATH_LENGTH = 512
+MAX_USER_ID_LENGTH = 1024
+"""The creator's id (``createdBy``) is stored with the record, so it must be safe text of this length."""
+MAX_JSON_DEPTH = 32
+"""Objects and arrays nested in one free-form value (``inputSchema``, ``outputSchema``, ``annotations``,
+``_meta``); the top-level object is level 1."""
+MAX_JSON_BYTES = 128 * 1024
+"""Size of one free-form value written as compact UTF-8 JSON."""
+MAX_JSON_KEY_LENGTH = 1024
 
 RESERVED_NAMES = frozenset({"toolgateway", "mcpgateway", "redis", "gateway", "toolrouter", "workload-sa", "kubernetes"})
 
 Transport = Literal["stdio", "streamable-http"]
 
 
-class WireModel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+# ----- text that survives a round trip -----------------------------------------------------------------
+# A lone surrogate (JSON "\ud800") is a valid Python string that no UTF-8 encoder accepts: a record holding
+# one can be stored but never listed again. C0/C1 control characters make no sense in a name, a role, an
+# argument or a command and corrupt logs, headers and process arguments; tab and line breaks are allowed
+# only in free text (descriptions, environment variable values).
+_SURROGATES = "\ud800-\udfff"
+LINE_FORBIDDEN = re.compile(f"[\x00-\x1f\x7f-\x9f{_SURROGATES}]")
+TEXT_FORBIDDEN = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_SURROGATES}]")
+LINE_PATTERN = r"^[^\u0000-\u001f\u007f-\u009f\ud800-\udfff]*$"
+""":data:`LINE_FORBIDDEN` as the OpenAPI document states it (ECMA-262 syntax)."""
+TEXT_PATTERN = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\ud800-\udfff]*$"
+""":data:`TEXT_FORBIDDEN` as the OpenAPI document states it."""
 
 
-def check_name(value: str) -> str:
-    if len(value) > MAX_NAME_LENGTH:
-        raise ValueError(f"Name must be at most {MAX_NAME_LENGTH} characters (Kubernetes object names).")
-    if not NAME_RE.match(value):
+def refuse_unsafe_characters(value: str, *, multiline: bool = False) -> None:
+    """Raise ``ValueError`` naming the first character that cannot round-trip or has no place here."""
+    found = (TEXT_FORBIDDEN if multiline else LINE_FORBIDDEN).search(value)
+    if found is None:
+        return
+    char, at = found.group(), found.start()
+    if "\ud800" <= char <= "\udfff":
+        raise ValueError(f"contains an unpaired surrogate (U+{ord(char):04X}) at character {at}; it is not UTF-8")
+    where = "" if multiline else "; this is a single line of text"
+    raise ValueError(f"contains the control character U+{ord(char):04X} at character {at}{where}")
+
+
+def is_safe_text(value: str, *, multiline: bool = False) -> bool:
+    return (TEXT_FORBIDDEN if multiline else LINE_FORBIDDEN).search(value) is None
+
+
+def shown(value: str, limit: int = 120) -> str:
+    """``value`` as it may appear in a message or a log line: unsafe characters escaped, cut to ``limit``."""
+    if not is_safe_text(value):
+        value = json.dumps(value)[1:-1]
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+@dataclass(frozen=True)
+class SafeText:
+    """``Annotated[StrictStr, SafeText(...)]``: a string that round-trips through JSON and UTF-8.
+
+    It checks the length, then the characters (:func:`refuse_unsafe_characters`), then an optional
+    ``shape`` (a full match), and tells the OpenAPI document the same as ``maxLength`` and ``pattern``.
+    """
+
+    max_length: int
+    multiline: bool = False
+    min_length: int = 0
+    shape: re.Pattern[str] | None = None
+    shape_message: str = ""
+
+    def check(self, value: str) -> str:
+        if len(value) > self.max_length:
+            raise ValueError(f"must be at most {self.max_length} characters")
+        if len(value) < self.min_length:
+            raise ValueError(f"must be at least {self.min_length} character{'s' if self.min_length > 1 else ''}")
+        refuse_unsafe_characters(value, multiline=self.multiline)
+        if self.shape is not None and not self.shape.fullmatch(value):
+            raise ValueError(self.shape_message)
+        return value
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(self.check, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema["maxLength"] = self.max_length
+        if self.min_length:
+            json_schema["minLength"] = self.min_length
+        if self.shape is not None:
+            json_schema["pattern"] = self.shape.pattern
+        else:
+            json_schema["pattern"] = TEXT_PATTERN if self.multiline else LINE_PATTERN
+        return json_schema
+
+
+Name = Annotated[
+    StrictStr,
+    SafeText(
+        MAX_NAME_LENGTH,
+        shape=NAME_RE,
+        shape_message="must contain only lowercase letters, numbers and dashes, start with a letter and not end "
+        "with a dash",
+    ),
+]
+Role = Annotated[StrictStr, SafeText(MAX_ROLE_LENGTH)]
+Argument = Annotated[StrictStr, SafeText(MAX_ARG_LENGTH)]
+Command = Annotated[StrictStr, SafeText(MAX_COMMAND_LENGTH, min_length=1)]
+Url = Annotated[StrictStr, SafeText(MAX_URL_LENGTH)]
+ImageName = Annotated[
+    StrictStr,
+    SafeText(
+        MAX_IMAGE_NAME_LENGTH,
+        shape=IMAGE_NAME_RE,
+        shape_message="must be a container image path (lowercase letters and digits, separated by single dots, "
+        "dashes, underscores or slashes)",
+    ),
+]
+ImageTag = Annotated[
+    StrictStr, SafeText(MAX_IMAGE_TAG_LENGTH, shape=IMAGE_TAG_RE, shape_message="must be a valid container image tag")
+]
+EnvValue = Annotated[StrictStr, SafeText(MAX_ENV_VALUE_LENGTH, multiline=True)]
+Description = Annotated[StrictStr, SafeText(MAX_DESCRIPTION_LENGTH, multiline=True)]
+ToolName = Annotated[StrictStr, SafeText(MAX_TOOL_NAME_LENGTH, min_length=1)]
+ToolTitle = Annotated[StrictStr, SafeText(MAX_TOOL_TITLE_LENGTH)]
+ToolDescription = Annotated[StrictStr, SafeText(MAX_TOOL_DESCRIPTION_LENGTH, multiline=True)]
+CREATOR_ID = SafeText(MAX_USER_ID_LENGTH)
+UserId = Annotated[StrictStr, CREATOR_ID]
+ToolPath = Annotated[
+    StrictStr,
+    SafeText(
+        MAX_TOOL_PATH_LENGTH,
+        shape=TOOL_PATH_RE,
+        shape_message="must start with '/' and contain only letters, digits, slashes, dashes, underscores and dots",
+    ),
+]
+
+
+def check_env_names(variables: dict[str, str]) -> dict[str, str]:
+    """The names of ``environmentVariables``: one message for the whole map, naming (escaped) bad names."""
+    bad = [name for name in variables if not _is_env_name(name)]
+    if bad:
+        names = ", ".join(shown(name, 40) for name in sorted(bad)[:5])
         raise ValueError(
-            "Name must contain only lowercase letters, numbers and dashes, start with a letter and not end with a dash."
+            f"has invalid variable names ({names}): a name is at most {MAX_ENV_NAME_LENGTH} characters of letters, "
+            "digits, '-', '.' and '_', and does not start with a digit"
         )
+    return variables
+
+
+def _is_env_name(name: str) -> bool:
+    return len(name) <= MAX_ENV_NAME_LENGTH and ENV_NAME_RE.fullmatch(name) is not None
+
+
+EnvironmentVariables = Annotated[
+    dict[StrictStr, EnvValue],
+    Field(
+        max_length=MAX_ENV_VARS,
+        json_schema_extra={"propertyNames": {"maxLength": MAX_ENV_NAME_LENGTH, "pattern": ENV_NAME_RE.pattern}},
+    ),
+    AfterValidator(check_env_names),
+]
+
+
+# ----- free-form JSON (a tool's schemas, annotations and _meta) ------------------------------------------
+JsonPointer = tuple["JsonPointer", str] | None
+"""Where a value sits, as a chain of (parent, token): built in O(1) per value, rendered only for a message."""
+
+
+def check_json_value(value: Any) -> Any:
+    """Refuse a free-form JSON value that could not be written back, or is too deep or too large.
+
+    Walks iteratively (a value nested a thousand levels deep must not exhaust the stack) and checks every
+    object key (a single line), every string (free text), that numbers are finite and that nothing but
+    JSON types occurs; then the depth (:data:`MAX_JSON_DEPTH`) and size (:data:`MAX_JSON_BYTES`).
+    """
+    pending: list[tuple[Any, int, JsonPointer]] = [(value, 1, None)]
+    while pending:
+        item, depth, pointer = pending.pop()
+        if isinstance(item, dict | list) and depth > MAX_JSON_DEPTH:
+            raise ValueError(f"is nested deeper than {MAX_JSON_DEPTH} levels (at {_render(pointer)})")
+        pending.extend((child, depth + 1, where) for child, where in _json_children(item, pointer))
+    size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+    if size > MAX_JSON_BYTES:
+        raise ValueError(f"is {size} bytes as JSON; at most {MAX_JSON_BYTES} are allowed")
     return value
+
+
+def _json_children(item: Any, pointer: JsonPointer) -> Iterator[tuple[Any, JsonPointer]]:
+    if isinstance(item, dict):
+        for key, child in item.items():
+            _check_json_key(key, pointer)
+            yield child, (pointer, key.replace("~", "~0").replace("/", "~1"))
+    elif isinstance(item, list):
+        for index, child in enumerate(item):
+            yield child, (pointer, str(index))
+    else:
+        _check_json_scalar(item, pointer)
+
+
+def _check_json_key(key: Any, pointer: JsonPointer) -> None:
+    if not isinstance(key, str):
+        raise ValueError(f"has a key that is not a string (at {_render(pointer)})")
+    if len(key) > MAX_JSON_KEY_LENGTH:
+        raise ValueError(f"has a key longer than {MAX_JSON_KEY_LENGTH} characters (at {_render(pointer)})")
+    try:
+        refuse_unsafe_characters(key)
+    except ValueError as exc:
+        raise ValueError(f"has a key that {exc} (at {_render(pointer)})") from None
+
+
+def _check_json_scalar(item: Any, pointer: JsonPointer) -> None:
+    if isinstance(item, str):
+        try:
+            refuse_unsafe_characters(item, multiline=True)
+        except ValueError as exc:
+            raise ValueError(f"has a string that {exc} (at {_render(pointer)})") from None
+    elif isinstance(item, float) and not math.isfinite(item):
+        raise ValueError(f"has a number that is not finite (at {_render(pointer)}); JSON has no NaN or Infinity")
+    elif item is not None and not isinstance(item, bool | int | float):
+        raise ValueError(f"has a {type(item).__name__}, which is not a JSON value (at {_render(pointer)})")
+
+
+def _render(pointer: JsonPointer) -> str:
+    tokens: list[str] = []
+    while pointer is not None:
+        pointer, token = pointer
+        tokens.append(token)
+    return shown("/" + "/".join(reversed(tokens)), 200) if tokens else "the top level"
+
+
+JsonObject = Annotated[dict[StrictStr, Any], AfterValidator(check_json_value)]
+FREE_FORM_LIMITS = (
+    f"Free-form JSON: at most {MAX_JSON_DEPTH} levels of nesting and {MAX_JSON_BYTES} bytes as compact JSON; "
+    f"keys are single lines of at most {MAX_JSON_KEY_LENGTH} characters; no control characters other than "
+    "tab and line breaks in strings; finite numbers only."
+)
+
+
+class WireModel(BaseModel):
+    # Strict: a JSON true is not the replica count 1, nor "3" the number 3.
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", strict=True)
 
 
 class AdapterData(WireModel):
     """What a client sends to create or replace an adapter (an MCP server)."""
 
-    name: str
-    image_name: str | None = None
-    image_version: str | None = None
-    command: str | None = Field(default=None, min_length=1, max_length=1024)
-    args: list[str] = Field(default_factory=list)
+    example: ClassVar[dict[str, Any]] = {
+        "name": "weather",
+        "url": "http://127.0.0.1:8001/mcp",
+        "description": "Weather forecasts (an MCP server that already runs)",
+        "requiredRoles": ["mcp.engineer"],
+    }
+    """A body that creates a real adapter: the OpenAPI document's example."""
+
+    name: Name
+    image_name: ImageName | None = None
+    image_version: ImageTag | None = None
+    command: Command | None = None
+    args: list[Argument] = Field(default_factory=list, max_length=MAX_ARGS)
     transport: Transport | None = None
-    url: str | None = Field(default=None, max_length=2048)
-    environment_variables: dict[str, str] = Field(default_factory=dict)
+    url: Url | None = None
+    environment_variables: EnvironmentVariables = Field(default_factory=dict)
     replica_count: int = Field(default=1, ge=0, le=50)
-    description: str = Field(default="", max_length=4096)
+    description: Description = ""
     use_workload_identity: bool = False
-    required_roles: list[str] = Field(default_factory=list)
-
-    _check_name = field_validator("name")(check_name)
-
-    @field_validator("image_name")
-    @classmethod
-    def _check_image_name(cls, value: str | None) -> str | None:
-        if value is not None and (".." in value or not IMAGE_NAME_RE.match(value)):
-            raise ValueError(
-                "ImageName must be a valid container image path component (lowercase alphanumeric, dots, "
-                "dashes, slashes; no '..' or leading/trailing special chars)."
-            )
-        return value
-
-    @field_validator("image_version")
-    @classmethod
-    def _check_image_version(cls, value: str | None) -> str | None:
-        if value is not None and not IMAGE_TAG_RE.match(value):
-            raise ValueError("ImageVersion must be a valid container image tag.")
-        return value
-
-    @field_validator("args")
-    @classmethod
-    def _check_args(cls, value: list[str]) -> list[str]:
-        if len(value) > MAX_ARGS:
-            raise ValueError(f"At most {MAX_ARGS} arguments are allowed.")
-        for arg in value:
-            if len(arg) > MAX_ARG_LENGTH or any(c in arg for c in "\x00\r\n"):
-                raise ValueError(f"Arguments must be at most {MAX_ARG_LENGTH} characters without NUL, CR or LF.")
-        return value
-
-    @field_validator("command")
-    @classmethod
-    def _check_command(cls, value: str | None) -> str | None:
-        if value is not None and any(c in value for c in "\x00\r\n"):
-            raise ValueError("Command must not contain NUL, CR or LF.")
-        return value
-
-    @field_validator("environment_variables")
-    @classmethod
-    def _check_env(cls, value: dict[str, str]) -> dict[str, str]:
-        bad = [k for k in value if not ENV_NAME_RE.match(k) or len(k) > 256]
-        if bad:
-            raise ValueError(f"Invalid environment variable names: {', '.join(sorted(bad)[:5])}.")
-        return value
+    required_roles: list[Role] = Field(default_factory=list, max_length=MAX_ROLES)
 
     @field_validator("required_roles")
     @classmethod
@@ -130,8 +349,6 @@ class AdapterData(WireModel):
             raise ValueError("imageName is required with imageVersion.")
         if self.command is None and (self.args or self.transport):
             raise ValueError("args and transport only apply to a command source.")
-        if self.url is not None:
-            _check_http_url(self.url)
         return self
 
     def _has_source(self, source: str) -> bool:
@@ -146,28 +363,20 @@ class AdapterData(WireModel):
         return self.transport or "stdio"
 
 
-def _check_http_url(url: str) -> None:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("url must be an absolute http:// or https:// URL.")
-    if parts.username or parts.password:
-        raise ValueError("url must not carry credentials; use environment variables or a secret store.")
-
-
 class McpTool(BaseModel):
     """An MCP ``Tool`` as listed by the tool router. Unknown members are dropped (see module docstring)."""
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
-    name: str = Field(min_length=1, max_length=128)
-    title: str | None = None
-    description: str | None = Field(default=None, max_length=16_384)
-    input_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object"}, alias="inputSchema")
-    output_schema: dict[str, Any] | None = Field(default=None, alias="outputSchema")
-    annotations: dict[str, Any] | None = None
-    meta: dict[str, Any] | None = Field(default=None, alias="_meta")
+    name: ToolName
+    title: ToolTitle | None = None
+    description: ToolDescription | None = None
+    input_schema: JsonObject = Field(
+        default_factory=lambda: {"type": "object"}, alias="inputSchema", description=FREE_FORM_LIMITS
+    )
+    output_schema: JsonObject | None = Field(default=None, alias="outputSchema", description=FREE_FORM_LIMITS)
+    annotations: JsonObject | None = Field(default=None, description=FREE_FORM_LIMITS)
+    meta: JsonObject | None = Field(default=None, alias="_meta", description=FREE_FORM_LIMITS)
 
     @field_validator("input_schema", "output_schema")
     @classmethod
@@ -177,9 +386,11 @@ class McpTool(BaseModel):
         if value.get("type") != "object":
             raise ValueError('must be a JSON Schema whose "type" is "object".')
         try:
-            Draft202012Validator.check_schema(value)
+            check_tool_schema(value)
         except SchemaError as exc:
             raise ValueError(f"is not a valid JSON Schema: {exc.message}") from None
+        except UnsafeSchema as exc:
+            raise ValueError(f"cannot be applied safely: {exc}") from None
         return value
 
 
@@ -187,7 +398,7 @@ class ToolDefinition(WireModel):
     tool: McpTool
     port: int = Field(default=8000, ge=1, le=65535)
     """Port of the tool's HTTP endpoint (the original defaulted to an unusable 443)."""
-    path: str = Field(default="/score", max_length=512)
+    path: ToolPath = "/score"
 
     @field_validator("port", mode="before")
     @classmethod
@@ -199,16 +410,33 @@ class ToolDefinition(WireModel):
     @field_validator("path")
     @classmethod
     def _check_path(cls, value: str) -> str:
-        if not TOOL_PATH_RE.match(value) or "/../" in value + "/" or value.endswith("/.."):
-            raise ValueError(
-                "Path must start with '/' and contain only alphanumeric characters, slashes, dashes, "
-                "underscores, and dots (no '..' segments)."
-            )
+        if "/../" in value + "/":
+            raise ValueError("must not contain '..' segments")
         return value
 
 
 class ToolData(AdapterData):
     """What a client sends to register a tool: a workload plus its MCP tool definition."""
+
+    example: ClassVar[dict[str, Any]] = {
+        "name": "forecast",
+        "url": "http://127.0.0.1:8002/score",
+        "description": "Tomorrow's forecast for a city (an HTTP tool that already runs)",
+        "requiredRoles": ["mcp.engineer"],
+        "toolDefinition": {
+            "tool": {
+                "name": "forecast",
+                "description": "Forecast for a city",
+                "inputSchema": {
+                    "type": "object",
+                    "properties": {"city": {"type": "string", "maxLength": 100}},
+                    "required": ["city"],
+                },
+            },
+            "port": 8002,
+            "path": "/score",
+        },
+    }
 
     tool_definition: ToolDefinition
 
@@ -220,10 +448,11 @@ class ToolData(AdapterData):
 
 
 class ResourceMeta(WireModel):
-    id: str
-    created_by: str
-    created_at: datetime
-    last_updated_at: datetime
+    id: Name
+    created_by: UserId
+    # Records come back from the stores as JSON, where a time is an ISO 8601 string.
+    created_at: datetime = Field(strict=False)
+    last_updated_at: datetime = Field(strict=False)
 
 
 class AdapterResource(ResourceMeta, AdapterData):
@@ -240,6 +469,28 @@ class AdapterStatus(WireModel):
     available_replicas: int | None = None
     image: str = "Unknown"
     replica_status: str
+
+
+class FieldError(BaseModel):
+    field: str = Field(
+        description="Where: a dotted path into the body (`toolDefinition.tool.name`, `requiredRoles.0`), a "
+        "parameter's name, or `body` for the body as a whole (malformed JSON, duplicate keys, rules across fields)"
+    )
+    message: str
+
+
+class ProblemDetails(BaseModel):
+    """RFC 9457 problem details: the body of every error response of the REST API."""
+
+    model_config = ConfigDict(title="Problem", populate_by_name=True)
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    request_id: str | None = Field(default=None, alias="requestId")
+    errors: list[FieldError] | None = Field(default=None, description="One entry per invalid field (400 only)")
 
 
 def replica_status_text(ready: int | None, desired: int | None) -> str:

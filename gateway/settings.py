@@ -12,8 +12,10 @@ import ipaddress
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gateway.netpolicy import AddressPolicy, check_nameserver
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 
@@ -40,6 +42,56 @@ class ServerSettings(BaseModel):
     access_log: bool = True
     """One log line per HTTP request (uvicorn's access log, at info). Behind a load balancer that keeps its
     own access log, turning it off saves about a twentieth of the gateway's CPU per proxied call."""
+
+    # Slow and oversized requests (gateway/server.py). uvicorn bounds none of these by itself.
+    max_header_bytes: int = Field(default=65_536, ge=1024)
+    """Largest request head (request line plus headers); 431 above it. It bounds the memory a request
+    that never finishes its head can hold."""
+    max_header_line_bytes: int = Field(default=16_384, ge=256)
+    """Largest single header (name plus value), 431 above it, or request target, 414 above it. Entra
+    access tokens with many claims reach about 8 KiB."""
+    max_headers: int = Field(default=100, ge=8)
+    """Most headers in one request; 431 above it."""
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    """The request head must arrive whole within this time, counted from its first byte (or from the
+    connection's opening); 408 otherwise (slowloris). Checked once a second."""
+    body_timeout_seconds: float = Field(default=10.0, gt=0)
+    """The request body must arrive within this time plus one second per ``body_min_bytes_per_second``
+    bytes received; 408 otherwise. The clock stops while the gateway itself is not reading."""
+    body_min_bytes_per_second: int = Field(default=1024, ge=1)
+    max_connections_per_client: int = Field(default=256, ge=0)
+    """Open connections one client address (an IPv6 /64) may hold; the extra ones are answered 429. The
+    address is the TCP peer: behind a load balancer or proxy that is the proxy, so size this for it or
+    set 0 (no cap) and limit clients at the proxy."""
+
+    shutdown_grace_seconds: float = Field(default=20.0, ge=0)
+    """On SIGTERM: how long requests in flight may still finish (open GET event streams end at once).
+    After it, a request still waiting is answered 503 with a JSON-RPC error and an event stream ends
+    cleanly. Kubernetes' terminationGracePeriodSeconds must exceed it (infra/components/manifests.py)."""
+
+    trusted_proxies: list[str] = Field(default_factory=list)
+    """Addresses or CIDR networks of the proxies in front of the gateway (JSON list, e.g. the Application
+    Gateway's subnet ``["10.0.2.0/24"]``). Only from these is ``X-Forwarded-For`` / ``X-Forwarded-Proto``
+    believed (``gateway.edge``); by default no one is, and the client is the TCP peer."""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_trusted_proxies(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or CIDR network") from None
+        return value
+
+    @model_validator(mode="after")
+    def check_header_limits(self) -> ServerSettings:
+        if self.max_header_line_bytes > self.max_header_bytes:
+            raise ValueError(
+                "MCPGW_SERVER__MAX_HEADER_LINE_BYTES may not exceed MCPGW_SERVER__MAX_HEADER_BYTES "
+                "(one header is part of the whole head)."
+            )
+        return self
 
 
 class CosmosSettings(BaseModel):
@@ -146,11 +198,40 @@ class ProxySettings(BaseModel):
     connect_timeout_seconds: float = Field(default=5.0, gt=0)
     read_timeout_seconds: float = Field(default=300.0, gt=0)
     request_body_limit_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
-    max_connections: int = Field(default=512, ge=1)
+    max_connections: int = Field(default=2048, ge=1)
+    """Connections to all replicas together (the shared pool). Each open request or stream holds one."""
+    max_in_flight_per_adapter: int = Field(default=512, ge=1)
+    """Requests and open streams to one adapter (or the tool router) at once: a bulkhead inside the shared
+    pool, so one slow, hung or flooded upstream cannot take every connection (503 + Retry-After above it)."""
+    max_in_flight_per_user: int = Field(default=128, ge=1)
+    """Requests and open streams of one user at once, across all adapters (429 + Retry-After above it)."""
     allowed_origins: list[str] = Field(default_factory=list)
     """Browser origins accepted on MCP paths besides loopback origins; ``*`` accepts any."""
-    allow_private_urls: bool = False
-    """Let ``url`` adapters and tools target link-local and cloud-metadata addresses (SSRF guard off)."""
+    # The SSRF policy for user-supplied ``url`` adapters and tools (gateway.netpolicy), checked at create
+    # time and on every connect. Link-local, cloud-metadata, multicast and unspecified addresses are always
+    # refused. The gateway's own replicas (local processes, Kubernetes Services) are never subject to it.
+    allow_loopback_urls: bool | None = None
+    """Let ``url`` adapters and tools reach loopback (127.0.0.0/8, ::1). Unset: allowed in development
+    (``make run`` plus a server on localhost), refused in production, where loopback is the gateway's own
+    pod (its internal endpoints, sidecars' admin ports)."""
+    allow_private_urls: bool | None = None
+    """Let ``url`` adapters and tools reach private and other non-public networks (10/8, 172.16/12,
+    192.168/16, 100.64/10, fc00::/7, ...), i.e. in-cluster and on-premises services. Unset: allowed in
+    development, refused in production."""
+    dns_servers: list[str] = Field(default_factory=list)
+    """Name servers that resolve ``url`` host names, at create time and on every connect (JSON list of IP
+    addresses with optional ports: ``["10.0.0.10", "127.0.0.1:5353"]``). Empty: the system resolver."""
+
+    @field_validator("dns_servers")
+    @classmethod
+    def _check_dns_servers(cls, value: list[str]) -> list[str]:
+        return [check_nameserver(server) for server in value]
+
+    def url_policy(self, environment: str) -> AddressPolicy:
+        """The policy for ``url`` targets; unset flags follow ``environment``."""
+        return AddressPolicy.for_environment(
+            environment, allow_loopback=self.allow_loopback_urls, allow_private=self.allow_private_urls
+        )
 
 
 class RouterSettings(BaseModel):

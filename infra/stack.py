@@ -179,6 +179,7 @@ def _build_azure(cfg: StackConfig, az: AzureConfig) -> StackOutputs:
         cosmos_key=data.primary_key,
         router_secret=_router_secret(),
         appinsights_connection_string=obs.connection_string,
+        trusted_proxies=[az.appgw_subnet_cidr],
     )
     spec = manifests.WorkloadSpec(
         namespace=cfg.workloads.namespace,

@@ -31,6 +31,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.netguard import ConnectGuard
 from gateway.telemetry import redaction
 from gateway.telemetry.tracing import configure_tracing
 from toolrouter.catalog import Catalog, CatalogPoller
@@ -106,6 +107,7 @@ def create_router_app(settings: ToolRouterSettings) -> Starlette:
     executor = ToolExecutor(
         default_timeout_seconds=settings.call_timeout_seconds,
         max_response_bytes=settings.max_response_bytes,
+        guard=ConnectGuard(settings.url_policy(), tuple(settings.dns_servers)),
     )
     handlers = ToolHandlers(poller, executor, sessions, telemetry)
     listen = ListenHandler(bus)

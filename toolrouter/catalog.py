@@ -23,6 +23,7 @@ from jsonschema.exceptions import SchemaError
 from pydantic import ValidationError
 
 from gateway.models import McpTool
+from gateway.schemas import UnsafeSchema, check_tool_schema, safe_validator
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,9 @@ class CatalogEntry:
     """Compiled once per catalog version: validating arguments is on every call's path."""
     output_validator: Draft202012Validator | None = field(default=None, compare=False, repr=False)
     """The tool's ``outputSchema``, compiled; None when it declares none."""
+    remote: bool = False
+    """``urls`` is the tool's user-supplied ``url``: calls go through the SSRF guard (``gateway.netguard``).
+    False for the gateway's own replicas and Services."""
 
     @property
     def name(self) -> str:
@@ -105,13 +109,14 @@ def _parse_entry(item: Any) -> CatalogEntry | None:
         # reaching clients (an invalid inputSchema would break every tools/call of that tool).
         definition = McpTool.model_validate(item.get("tool"))
         tool = types.Tool.model_validate(definition.model_dump(by_alias=True, exclude_none=True))
-        Draft202012Validator.check_schema(tool.input_schema)
-        validator = Draft202012Validator(tool.input_schema)
+        # Schemas are user input: no remote $ref is ever fetched, patterns run in linear time (gateway.schemas).
+        check_tool_schema(tool.input_schema)
+        validator = safe_validator(tool.input_schema)
         output_validator = None
         if tool.output_schema is not None:
-            Draft202012Validator.check_schema(tool.output_schema)
-            output_validator = Draft202012Validator(tool.output_schema)
-    except (ValidationError, SchemaError, TypeError) as exc:
+            check_tool_schema(tool.output_schema)
+            output_validator = safe_validator(tool.output_schema)
+    except (ValidationError, SchemaError, UnsafeSchema, TypeError) as exc:
         logger.warning("tool catalog item %r has an invalid tool definition; skipped: %s", name, exc)
         return None
     if name is not None and name != tool.name:
@@ -127,6 +132,7 @@ def _parse_entry(item: Any) -> CatalogEntry | None:
         required_roles=tuple(str(r) for r in item.get("requiredRoles") or [] if isinstance(r, str)),
         urls=tuple(u for u in item.get("urls") or [] if isinstance(u, str) and u.startswith(("http://", "https://"))),
         timeout_seconds=float(timeout) if timeout is not None else None,
+        remote=item.get("remote") is True,
         validator=validator,
         output_validator=output_validator,
     )

@@ -22,7 +22,9 @@ import anyio
 import mcp_types as types
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError as SchemaValidationError
+from referencing.exceptions import Unresolvable
 
+from gateway.netguard import ConnectGuard, is_address_refusal
 from gateway.telemetry.tracing import inject_context
 from toolrouter.catalog import CatalogEntry
 from toolrouter.telemetry import tool_http_span
@@ -50,29 +52,49 @@ def argument_problems(entry: CatalogEntry, arguments: dict[str, Any]) -> list[st
 
 
 def _problems(validator: Draft202012Validator, value: Any) -> list[str]:
-    errors: list[SchemaValidationError] = sorted(
-        validator.iter_errors(value), key=lambda e: (list(map(str, e.absolute_path)), e.message)
-    )
+    try:
+        errors: list[SchemaValidationError] = sorted(
+            validator.iter_errors(value), key=lambda e: (list(map(str, e.absolute_path)), e.message)
+        )
+    except RecursionError:
+        # The tool's fault, not the caller's, and never a crash of the router.
+        return ["$: the tool's schema cannot be applied (it refers to itself without end)"]
+    except Unresolvable:
+        return ["$: the tool's schema cannot be applied (it refers to a schema outside itself)"]
     return [f"{e.json_path}: {e.message}" for e in errors[:MAX_PROBLEMS]]
 
 
 class ToolExecutor:
-    """POSTs arguments to tool endpoints over one pooled HTTP client (aiohttp, made inside the event loop).
+    """POSTs arguments to tool endpoints over pooled HTTP clients (aiohttp, made inside the event loop).
 
     aiohttp rather than httpx: httpcore's pool inspects every pooled connection on each request, which
     was a fifth of the router's CPU per call in the profile (docs/benchmarks.md).
+
+    Two pools: the gateway's own tool replicas and Services, and, behind ``guard``, ``url`` tools (their
+    address was chosen by a user), which connect only where the SSRF policy permits, checked on every
+    connect. The default guard refuses everything but public addresses.
     """
 
-    def __init__(self, *, default_timeout_seconds: float, max_response_bytes: int, max_connections: int = 256) -> None:
+    def __init__(
+        self,
+        *,
+        default_timeout_seconds: float,
+        max_response_bytes: int,
+        max_connections: int = 256,
+        guard: ConnectGuard | None = None,
+    ) -> None:
         self._default_timeout = default_timeout_seconds
         self._max_bytes = max_response_bytes
         self._max_connections = max_connections
+        self._guard = guard or ConnectGuard()
         self._session: aiohttp.ClientSession | None = None
+        self._guarded_session: aiohttp.ClientSession | None = None
         self._turns: dict[str, Iterator[int]] = {}
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            session, self._session = self._session, None
+        sessions = [s for s in (self._session, self._guarded_session) if s is not None]
+        self._session = self._guarded_session = None
+        for session in sessions:
             await session.close()
 
     async def call(self, entry: CatalogEntry, arguments: dict[str, Any] | None) -> types.CallToolResult:
@@ -90,12 +112,18 @@ class ToolExecutor:
             # fail_after bounds the whole exchange; the client's own timeouts are per phase, so a server
             # that drips one byte a second would otherwise never time out.
             with anyio.fail_after(timeout):
-                status, reason, content_type, body = await self._post(url, arguments)
+                status, reason, content_type, body = await self._post(url, arguments, entry.remote)
         except TimeoutError:
             return error_result(f"Tool '{name}' timed out after {timeout:g} s.")
         except _TooLarge:
             return error_result(f"Tool '{name}' replied with more than {self._max_bytes} bytes; the reply was dropped.")
         except (aiohttp.ClientError, OSError) as exc:
+            if is_address_refusal(exc):
+                logger.warning("tool %r: the SSRF policy refused %s: %s", name, url, exc)
+                return error_result(
+                    f"Tool '{name}' is at an address the gateway is not allowed to reach "
+                    "(link-local, cloud metadata, or a network this gateway does not reach); nothing was sent."
+                )
             # The tool's internal address is not shown: it says nothing useful to an MCP client.
             logger.warning("tool %r at %s is unreachable: %s", name, url, exc)
             return error_result(f"Tool '{name}' is unreachable: {_describe(exc)}.")
@@ -106,23 +134,24 @@ class ToolExecutor:
         turn = self._turns.setdefault(entry.name, itertools.count())
         return entry.urls[next(turn) % len(entry.urls)]
 
-    def _client(self) -> aiohttp.ClientSession:
+    def _client(self, guarded: bool) -> aiohttp.ClientSession:
+        if guarded:
+            if self._guarded_session is None:
+                connector = self._guard.connector(limit=self._max_connections, ttl_dns_cache=10)
+                self._guarded_session = _new_session(connector)
+            return self._guarded_session
         if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=10),
-                # HTTP(S)_PROXY variables must not divert calls to in-cluster tools; tools share no cookies.
-                trust_env=False,
-                cookie_jar=aiohttp.DummyCookieJar(),
-            )
+            self._session = _new_session(aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=10))
         return self._session
 
-    async def _post(self, url: str, arguments: dict[str, Any]) -> tuple[int, str, str, bytes]:
+    async def _post(self, url: str, arguments: dict[str, Any], guarded: bool) -> tuple[int, str, str, bytes]:
         payload = json.dumps(arguments, ensure_ascii=False).encode()
         headers = {"Content-Type": "application/json", "Accept": "application/json, */*;q=0.5"}
         with tool_http_span(url) as span:
             # The trace continues into the tool (W3C traceparent); nothing else about the caller goes there.
             inject_context(headers)
-            async with self._client().post(url, data=payload, headers=headers, allow_redirects=False) as response:
+            client = self._client(guarded)
+            async with client.post(url, data=payload, headers=headers, allow_redirects=False) as response:
                 if span is not None:
                     span.set_attribute("http.response.status_code", response.status)
                 chunks: list[bytes] = []
@@ -160,6 +189,15 @@ class ToolExecutor:
         return types.CallToolResult(content=content)
 
 
+def _new_session(connector: aiohttp.TCPConnector) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(
+        connector=connector,
+        # HTTP(S)_PROXY variables must not divert calls to in-cluster tools; tools share no cookies.
+        trust_env=False,
+        cookie_jar=aiohttp.DummyCookieJar(),
+    )
+
+
 def _json_object(content_type: str, text: str) -> dict[str, Any] | None:
     """The reply as structuredContent: only a JSON object qualifies (MCP schema); arrays and scalars stay text."""
     if not _is_json(content_type):
@@ -181,6 +219,9 @@ def _is_json(content_type: str) -> bool:
 
 
 def _describe(exc: aiohttp.ClientError | OSError) -> str:
+    # The caller learns what kind of failure it was, never the tool's address (aiohttp's messages name it).
     if isinstance(exc, aiohttp.ClientConnectorError | ConnectionRefusedError):
         return "connection refused or host not found"
-    return str(exc) or type(exc).__name__
+    if isinstance(exc, aiohttp.ServerDisconnectedError | ConnectionResetError | aiohttp.ClientPayloadError):
+        return "the connection broke before the reply was complete"
+    return f"the request failed ({type(exc).__name__})"

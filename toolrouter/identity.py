@@ -21,6 +21,7 @@ from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gateway.ambiguity import ambiguity_in
 from gateway.auth.principal import Principal, normalise_roles
 
 logger = logging.getLogger(__name__)
@@ -62,9 +63,13 @@ class IdentityMiddleware:
         if scope["type"] != "http" or scope.get("path") in UNAUTHENTICATED_PATHS:
             await self._app(scope, receive, send)
             return
-        headers: dict[bytes, bytes] = {}
-        for name, value in scope.get("headers", []):
-            headers.setdefault(name.lower(), value)
+        raw_headers = scope.get("headers", [])
+        ambiguity = ambiguity_in(raw_headers)
+        if ambiguity is not None:
+            # The SDK behind us reads the first of two session ids; refuse rather than guess which one.
+            await _bad_request(send, f"Ambiguous request: {ambiguity}")
+            return
+        headers = dict(raw_headers)
         if self._secret is not None and not hmac.compare_digest(headers.get(SECRET_HEADER, b""), self._secret):
             await _unauthorized(send)
             return
@@ -91,11 +96,19 @@ def _session_owner(principal: Principal) -> AuthenticatedUser:
 
 
 async def _unauthorized(send: Send) -> None:
-    body = json.dumps({"error": "unauthorized"}).encode()
+    await _json_error(send, 401, {"error": "unauthorized"})
+
+
+async def _bad_request(send: Send, message: str) -> None:
+    await _json_error(send, 400, {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": message}})
+
+
+async def _json_error(send: Send, status: int, payload: dict[str, Any]) -> None:
+    body = json.dumps(payload).encode()
     headers: list[tuple[bytes, bytes]] = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
     ]
-    start: dict[str, Any] = {"type": "http.response.start", "status": 401, "headers": headers}
+    start: dict[str, Any] = {"type": "http.response.start", "status": status, "headers": headers}
     await send(start)
     await send({"type": "http.response.body", "body": body})

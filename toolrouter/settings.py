@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gateway.netpolicy import AddressPolicy, check_nameserver
+
 DEFAULT_CATALOG_URL = "http://127.0.0.1:8000/internal/tool-catalog"
 
 
@@ -69,6 +71,39 @@ class ToolRouterSettings(BaseSettings):
         validation_alias=AliasChoices("MCPGW_ROUTER__AUDIT_ARGUMENTS", "MCPGW_TELEMETRY__AUDIT_LOG_ARGUMENTS"),
     )
     """Record tool-call arguments in audit events (they may hold personal data)."""
+    # The SSRF policy for ``url`` tools, the gateway's MCPGW_PROXY__* settings of the same names (either
+    # prefix works, so one environment can configure both processes; the local runtime passes them on).
+    allow_loopback_urls: bool | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MCPGW_ROUTER__ALLOW_LOOPBACK_URLS", "MCPGW_PROXY__ALLOW_LOOPBACK_URLS"),
+    )
+    """Let ``url`` tools reach loopback addresses. Unset: allowed in development, refused in production."""
+    allow_private_urls: bool | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MCPGW_ROUTER__ALLOW_PRIVATE_URLS", "MCPGW_PROXY__ALLOW_PRIVATE_URLS"),
+    )
+    """Let ``url`` tools reach private networks. Unset: allowed in development, refused in production."""
+    dns_servers: list[str] = Field(
+        default_factory=list,
+        validation_alias=AliasChoices("MCPGW_ROUTER__DNS_SERVERS", "MCPGW_PROXY__DNS_SERVERS"),
+    )
+    """Name servers for ``url`` tools' host names (JSON list, ``["10.0.0.10:53"]``); empty: the system resolver."""
+
+    @field_validator("dns_servers")
+    @classmethod
+    def _check_dns_servers(cls, value: list[str]) -> list[str]:
+        return [check_nameserver(server) for server in value]
+
+    def url_policy(self) -> AddressPolicy:
+        """The SSRF policy for ``url`` tools; unset flags follow the environment, as on the gateway. A router
+        that was not told its environment refuses loopback and private targets: it fails closed rather
+        than assume development (the local runtime passes both; a deployment must set the environment)."""
+        told = "environment" in self.model_fields_set
+        return AddressPolicy.for_environment(
+            self.environment if told else "production",
+            allow_loopback=self.allow_loopback_urls,
+            allow_private=self.allow_private_urls,
+        )
 
     @field_validator("secret")
     @classmethod

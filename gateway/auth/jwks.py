@@ -102,7 +102,7 @@ class JwksCache:
         if fresh or not self._may_refresh():
             # Also when the issuer is down: retry at most once per interval, never once per request.
             if self._keys is None:
-                raise Unavailable(UNREACHABLE)
+                raise Unavailable(UNREACHABLE, public=UNREACHABLE)
             return self._keys
         return await self._refresh(since=self._attempted_at)
 
@@ -123,7 +123,7 @@ class JwksCache:
         reason = f"{type(exc).__name__}: {exc}"
         if self._keys is None:
             log.warning("cannot fetch signing keys of %s: %s", self._issuer, reason)
-            raise Unavailable(UNREACHABLE)
+            raise Unavailable(UNREACHABLE, public=UNREACHABLE)
         log.warning("refreshing the keys of %s failed (%s); keeping the cached ones", self._issuer, reason)
         return self._keys
 

@@ -112,7 +112,9 @@ class StdioBridge:
                                       headers={"Retry-After": "5"})
             except OSError as exc:
                 log.error("cannot start the MCP server: %s", exc)
-                return error_response(500, INTERNAL_ERROR, f"Cannot start the MCP server: {exc}", request_id)
+                # The OS error names paths and files on the server: the log gets it, the client does not.
+                reason = "Cannot start the MCP server; the server's log says why."
+                return error_response(500, INTERNAL_ERROR, reason, request_id)
             return await self._forward_request(request, session, message, initialize=True)
         if method == "server/discover" or request.headers.get("mcp-method") == "server/discover":
             # A stdio server is a session-era server: tell the client to fall back to initialize.

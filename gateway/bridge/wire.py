@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 
 SESSION_HEADER = "mcp-session-id"
 PROTOCOL_HEADER = "mcp-protocol-version"
-SESSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+SESSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,128}\Z")
 
 # The handshake-era revisions a stdio server can speak through a session; 2026-07-28 is stateless and
 # has no stdio binding with sessions, so a client that asks for it is told to fall back.

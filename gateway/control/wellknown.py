@@ -18,6 +18,7 @@ from gateway.auth.metadata import (
     resource_identifier,
     scopes_supported,
 )
+from gateway.control.problems import problem_responses
 from gateway.errors import NotFound
 
 router = APIRouter(tags=["discovery"])
@@ -36,11 +37,16 @@ def _document(request: Request, path: str) -> JSONResponse:
     return JSONResponse(document, headers=_HEADERS)
 
 
-@router.get(WELL_KNOWN_PRM, summary="Protected resource metadata of the gateway (RFC 9728)")
+# 404 in development mode: there is no authorization server to describe.
+@router.get(
+    WELL_KNOWN_PRM, summary="Protected resource metadata of the gateway (RFC 9728)", responses=problem_responses(404)
+)
 async def gateway_metadata(request: Request) -> JSONResponse:
     return _document(request, "")
 
 
-@router.get(WELL_KNOWN_PRM + "/{path:path}", summary="Protected resource metadata of a path")
+@router.get(
+    WELL_KNOWN_PRM + "/{path:path}", summary="Protected resource metadata of a path", responses=problem_responses(404)
+)
 async def path_metadata(request: Request, path: str) -> JSONResponse:
     return _document(request, path)

@@ -19,6 +19,10 @@ from gateway.proxy.upstream import UpstreamClient, UpstreamConnectError, Upstrea
 
 SMALL_RESPONSE_BYTES = 64 * 1024
 """A non-SSE reply with a Content-Length up to this is read whole and sent downstream in one message."""
+DISCONNECT_WATCH_DELAY_SECONDS = 0.1
+"""How long a request waits for the replica's answer before the proxy starts watching for the client going
+away. Most replies come sooner, and then no watch task is ever made (a task per call costs CPU on the hot
+path); a client that abandons a request to a hung replica has it cancelled within this delay."""
 
 
 class ClientDisconnected(Exception):
@@ -33,6 +37,8 @@ class UpstreamRequest:
     has_body: bool
     body_limit: int
     read_timeout: float | None
+    guarded: bool = False
+    """A user-supplied ``url`` target: connect only where the SSRF policy permits (``gateway.netguard``)."""
 
 
 class RequestBody:
@@ -121,7 +127,7 @@ async def forward(
     else:
         await body.drain()
     try:
-        response = await _send(client, request, content, fallback)
+        response = await _send_until_disconnect(body, _send(client, request, content, fallback))
     except UpstreamError as exc:
         if body.too_large is not None:
             raise body.too_large from exc
@@ -149,7 +155,9 @@ async def _send(
 ) -> UpstreamResponse:
     while True:
         try:
-            return await client.send(request.method, request.url, request.headers, content, request.read_timeout)
+            return await client.send(
+                request.method, request.url, request.headers, content, request.read_timeout, request.guarded
+            )
         except UpstreamConnectError as exc:
             # A body still streaming in cannot be replayed; bytes (or no body) can.
             replayable = content is None or isinstance(content, bytes)
@@ -157,6 +165,60 @@ async def _send(
             if alternative is None:
                 raise
             request = alternative
+
+
+async def _send_until_disconnect(body: RequestBody, sending: Awaitable[UpstreamResponse]) -> UpstreamResponse:
+    """Await ``sending`` in this task, cancelling it when the client goes away first (then
+    :class:`ClientDisconnected`), so an abandoned request never holds a connection (nor its bulkhead
+    slots) to a hung replica until the read timeout. While a body is still streaming in, its reader sees a
+    disconnect itself; once it is complete, the watch takes over."""
+    current = asyncio.current_task()
+    assert current is not None
+    watch = _DisconnectWatch(body, current)
+    timer = asyncio.get_running_loop().call_later(DISCONNECT_WATCH_DELAY_SECONDS, watch.start)
+    try:
+        return await sending
+    except asyncio.CancelledError:
+        if watch.cancelled_us and current.uncancel() == 0:
+            raise ClientDisconnected("the client went away while the replica was answering") from None
+        raise
+    finally:
+        timer.cancel()
+        watch.stop()
+
+
+class _DisconnectWatch:
+    """Cancels ``task`` when the client disconnects, unless :meth:`stop` came first."""
+
+    def __init__(self, body: RequestBody, task: asyncio.Task[object]) -> None:
+        self._body = body
+        self._task = task
+        self._watcher: asyncio.Task[None] | None = None
+        self._active = True
+        self.cancelled_us = False
+
+    def start(self) -> None:
+        if not self._active:
+            return
+        loop = asyncio.get_running_loop()
+        if not self._body.finished:
+            # The body reader owns ``receive`` until the body is complete; look again later.
+            loop.call_later(DISCONNECT_WATCH_DELAY_SECONDS, self.start)
+            return
+        self._watcher = loop.create_task(self._watch())
+
+    def stop(self) -> None:
+        # Synchronous, right after the awaited call returned: a watcher that wakes later sees _active False
+        # and leaves the task alone.
+        self._active = False
+        if self._watcher is not None:
+            self._watcher.cancel()
+
+    async def _watch(self) -> None:
+        await self._body.wait_for_disconnect()
+        if self._active:
+            self.cancelled_us = True
+            self._task.cancel()
 
 
 def _is_small(response: UpstreamResponse) -> bool:

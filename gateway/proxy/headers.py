@@ -61,12 +61,19 @@ def upstream_request_headers(
 ) -> list[tuple[str, str]]:
     """Inbound headers minus credentials, identities and hop-by-hop ones, plus the gateway's own.
 
-    ``Host`` is left to the HTTP client, which sets it to the replica's authority.
+    ``Host`` is left to the HTTP client, which sets it to the replica's authority. Headers that the client's
+    ``Connection`` header names are hop-by-hop too (RFC 9110 §7.6.1), whatever they are called.
     """
+    hop_by_hop = connection_options(inbound)
     headers = [
         (name, value)
         for name, value in inbound
-        if name not in _DROPPED_REQUEST_HEADERS and not name.startswith(_DROPPED_REQUEST_PREFIXES)
+        if name not in _DROPPED_REQUEST_HEADERS
+        and not name.startswith(_DROPPED_REQUEST_PREFIXES)
+        and (not hop_by_hop or name not in hop_by_hop)
+        # Servers behind CGI-style header maps read ``X_Mcp_UserId`` as ``X-Mcp-UserId``: a name with an
+        # underscore could pose as an identity or session header the gateway sets or checks (nginx's default).
+        and "_" not in name
     ]
     headers.append(("x-mcp-userid", principal.user_id))
     if principal.roles:
@@ -78,13 +85,17 @@ def upstream_request_headers(
 
 
 def downstream_response_headers(upstream: list[tuple[str, str]], drop_session_id: bool) -> list[tuple[bytes, bytes]]:
-    """The allow-listed response headers; SSE responses also get anti-buffering headers."""
+    """The allow-listed response headers, minus any the replica's ``Connection`` header names (hop-by-hop for
+    that connection only); SSE responses also get anti-buffering headers."""
     out: list[tuple[bytes, bytes]] = []
     is_sse = False
     has_cache_control = False
+    hop_by_hop = connection_options(upstream)
     for name, value in upstream:
         lname = name.lower()
         if lname not in ALLOWED_RESPONSE_HEADERS or (drop_session_id and lname == "mcp-session-id"):
+            continue
+        if hop_by_hop and lname in hop_by_hop:
             continue
         is_sse = is_sse or (lname == "content-type" and value.lower().startswith("text/event-stream"))
         has_cache_control = has_cache_control or lname == "cache-control"
@@ -96,11 +107,26 @@ def downstream_response_headers(upstream: list[tuple[str, str]], drop_session_id
     return out
 
 
+def connection_options(headers: list[tuple[str, str]]) -> frozenset[str]:
+    """The header names listed in ``Connection`` (any case, any number of lines); usually none."""
+    names: set[str] = set()
+    for name, value in headers:
+        if name.lower() == "connection":
+            names.update(token.strip().lower() for token in value.split(",") if token.strip())
+    return frozenset(names)
+
+
 def forwarded_value(client_host: str | None, scheme: str, host: str | None) -> str:
+    """RFC 7239 ``for``/``proto``/``host``. The edge already refused a malformed Host and forwarded-for hop;
+    values are quoted with escapes anyway, so no input can add a parameter of its own."""
     node = client_host or "unknown"
     if ":" in node:  # IPv6 must be quoted (RFC 7239 §6)
-        node = f'"[{node}]"'
+        node = _quoted(f"[{node}]")
     parts = [f"for={node}", f"proto={scheme}"]
     if host:
-        parts.append(f'host="{host}"')
+        parts.append(f"host={_quoted(host)}")
     return ";".join(parts)
+
+
+def _quoted(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'

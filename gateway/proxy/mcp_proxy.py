@@ -31,11 +31,14 @@ from gateway.errors import (
     Unavailable,
     jsonrpc_error_body,
 )
+from gateway.netguard import ConnectGuard
 from gateway.proxy.balancer import LeastInFlight
 from gateway.proxy.forward import ClientDisconnected, UpstreamRequest, forward
 from gateway.proxy.headers import downstream_response_headers, forwarded_value, upstream_request_headers
+from gateway.proxy.limits import InFlightLimits
 from gateway.proxy.origins import OriginPolicy
 from gateway.proxy.upstream import (
+    UpstreamAddressRefused,
     UpstreamClient,
     UpstreamConnectError,
     UpstreamDisconnected,
@@ -50,7 +53,7 @@ from gateway.telemetry.mcp import McpTelemetry
 
 log = logging.getLogger(__name__)
 
-SESSION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+SESSION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}\Z")
 SESSION_NOT_FOUND = "Session not found"
 MCP_METHODS = ("POST", "GET", "DELETE")
 _REQUEST_ID_BYTES = REQUEST_ID_HEADER.encode()
@@ -80,8 +83,12 @@ class McpProxy:
         self._origins = OriginPolicy(proxy.allowed_origins, ctx.settings.server.public_url)
         self._scopes = scopes_supported(ctx.settings.auth)
         self._balancer = LeastInFlight()
+        self._limits = InFlightLimits(proxy.max_in_flight_per_adapter, proxy.max_in_flight_per_user)
         self._client = UpstreamClient(
-            proxy.max_connections, proxy.connect_timeout_seconds, proxy.read_timeout_seconds
+            proxy.max_connections,
+            proxy.connect_timeout_seconds,
+            proxy.read_timeout_seconds,
+            ConnectGuard.from_settings(proxy, ctx.settings.server.environment),
         )
         # Replaced by create_app; this default records nothing, so a bare McpProxy costs nothing extra.
         self.telemetry = McpTelemetry(None, ctx.router_secret.encode())
@@ -113,6 +120,8 @@ class McpProxy:
             except ClientDisconnected:
                 return
             except GatewayError as exc:
+                if exc.status >= 500:
+                    log.warning("%s %s failed: %s", scope["method"], scope["path"], exc.internal_detail)
                 await _send_error(observed.send, exc, self._challenge(scope, exc))
             except Exception:
                 # A bug of ours: logged with its traceback here, never shown to the client.
@@ -127,12 +136,17 @@ class McpProxy:
         call.principal = await self._authenticate(call, scope)
         if not call.is_router:
             call.remote_url = await self._authorize_adapter(call.principal, call.target)
-        session_id = call.lookup.get("mcp-session-id")
-        if session_id is not None:
-            call.session_key, call.endpoint = await self._session_endpoint(call, session_id)
-        else:
-            call.endpoint = await self._pick_endpoint(call)
-        await self._forward(call, scope, receive, send)
+        user = call.principal.user_id
+        self._limits.acquire(call.target, user, _describe(call))
+        try:
+            session_id = call.lookup.get("mcp-session-id")
+            if session_id is not None:
+                call.session_key, call.endpoint = await self._session_endpoint(call, session_id)
+            else:
+                call.endpoint = await self._pick_endpoint(call)
+            await self._forward(call, scope, receive, send)
+        finally:
+            self._limits.release(call.target, user)
 
     async def _authenticate(self, call: _Call, scope: Scope) -> Principal:
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
@@ -172,9 +186,8 @@ class McpProxy:
     async def _pick_endpoint(self, call: _Call) -> Endpoint:
         ready = await self._ready(call)
         if not ready:
-            target = call.target
-            what = "tool router" if target == ROUTER_WORKLOAD else f"adapter '{target}'"
-            raise Unavailable(f"No replica of the {what} is ready; try again shortly.")
+            message = f"No replica of the {_describe(call)} is ready; try again shortly."
+            raise Unavailable(message, public=message)
         return self._balancer.pick(ready)
 
     async def _forward(self, call: _Call, scope: Scope, receive: Receive, send: Send) -> None:
@@ -228,6 +241,8 @@ class McpProxy:
             has_body=method not in ("GET", "DELETE"),
             body_limit=self._ctx.settings.proxy.request_body_limit_bytes,
             read_timeout=None if method == "GET" else self._ctx.settings.proxy.read_timeout_seconds,
+            # Only a user-supplied url goes through the SSRF guard; the runtime's own replicas never do.
+            guarded=call.remote_url is not None,
         )
 
     async def _after_upstream(self, call: _Call, method: str, response: UpstreamResponse) -> list[tuple[bytes, bytes]]:
@@ -250,14 +265,24 @@ class McpProxy:
         assert call.endpoint is not None
         log.warning("upstream %s failed: %s", call.endpoint.id, type(exc).__name__)
         self.telemetry.upstream_failed("router" if call.is_router else "adapter", call.target, exc)
+        if isinstance(exc, UpstreamAddressRefused):
+            internal = f"The SSRF policy refused the url of adapter '{call.target}': {exc}"
+            public = (
+                f"The address of the adapter '{call.target}' is not allowed: its host resolves to an address the "
+                "gateway refuses to connect to (link-local, cloud metadata, or a network this gateway does not reach)."
+            )
+            raise BackendError(internal, public=public) from exc
         if call.session_key is not None and isinstance(exc, UpstreamConnectError | UpstreamDisconnected):
             # A refused or broken connection means the replica died or restarted, and its sessions with it
             # (a restarted replica may even listen on the same port): a 404 makes the client re-initialize.
             await self._ctx.sessions.delete(call.session_key)
             raise NotFound(SESSION_NOT_FOUND) from exc
+        what = _describe(call)
         if isinstance(exc, UpstreamTimeout):
-            raise BackendError(f"The replica {call.endpoint.id} did not answer in time.") from exc
-        raise BackendError(f"The replica {call.endpoint.id} could not be reached.") from exc
+            internal = f"The replica {call.endpoint.id} did not answer in time."
+            raise BackendError(internal, public=f"The {what} did not answer in time.") from exc
+        internal = f"The replica {call.endpoint.id} could not be reached: {exc}"
+        raise BackendError(internal, public=f"The {what} could not be reached.") from exc
 
     def _challenge(self, scope: Scope, exc: GatewayError) -> str | None:
         if not isinstance(exc, Unauthenticated):
@@ -265,6 +290,10 @@ class McpProxy:
         host = dict(scope["headers"]).get(b"host", b"localhost").decode("latin-1")
         base = public_base(self._ctx.settings.server.public_url, scope.get("scheme", "http"), host)
         return challenge_for(exc, base, scope["path"], self._scopes)
+
+
+def _describe(call: _Call) -> str:
+    return "tool router" if call.is_router else f"adapter '{call.target}'"
 
 
 class _RequestIdSend:

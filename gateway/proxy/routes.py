@@ -14,7 +14,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.proxy.mcp_proxy import McpProxy
 
-_MCP_PATH = re.compile(r"^/(?:adapters/([^/]+)/)?mcp/?$")
+_MCP_PATH = re.compile(r"^/(?:adapters/([^/]+)/)?mcp/?\Z")
+
+
+def is_mcp_path(path: str) -> bool:
+    """True for the paths the proxy serves, whose errors are JSON-RPC bodies rather than problem+json."""
+    return _MCP_PATH.match(path) is not None
 
 
 class McpDispatch:

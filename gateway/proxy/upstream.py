@@ -14,6 +14,8 @@ from typing import Any
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from gateway.netguard import ConnectGuard, is_address_refusal
+
 # Headers the client must not invent: the caller's Accept and encodings pass through as sent.
 _SKIP_AUTO_HEADERS = frozenset({"Accept", "Accept-Encoding", "User-Agent", "Content-Type"})
 KEEPALIVE_SECONDS = 2.0
@@ -34,6 +36,12 @@ class UpstreamConnectError(UpstreamError):
     kind = "connect"
 
 
+class UpstreamAddressRefused(UpstreamError):
+    """A ``url`` adapter's host resolved only to addresses the SSRF policy refuses: nothing was sent."""
+
+    kind = "refused"
+
+
 class UpstreamTimeout(UpstreamError):
     """The replica did not answer in time."""
 
@@ -49,6 +57,9 @@ class UpstreamDisconnected(UpstreamError):
 def _translate(exc: BaseException) -> UpstreamError:
     if isinstance(exc, TimeoutError):
         return UpstreamTimeout(str(exc) or "timed out")
+    if is_address_refusal(exc):
+        assert isinstance(exc, aiohttp.ClientConnectorError)
+        return UpstreamAddressRefused(str(exc.os_error))
     if isinstance(exc, aiohttp.ClientConnectorError):
         return UpstreamConnectError(str(exc))
     return UpstreamDisconnected(str(exc) or type(exc).__name__)
@@ -92,35 +103,62 @@ class UpstreamResponse:
 
 
 class UpstreamClient:
-    """A pooled client; the aiohttp session is made lazily, inside the running event loop."""
+    """A pooled client; the aiohttp sessions are made lazily, inside the running event loop.
 
-    def __init__(self, max_connections: int, connect_timeout: float, read_timeout: float) -> None:
+    Two pools: one for the gateway's own replicas (local processes, Kubernetes Services: addresses the
+    runtime chose) and one, behind ``guard``, for user-supplied ``url`` adapters, which connects only to
+    addresses the SSRF policy permits, checked on every connect (``gateway.netguard``)."""
+
+    def __init__(
+        self, max_connections: int, connect_timeout: float, read_timeout: float, guard: ConnectGuard | None = None
+    ) -> None:
         self._max_connections = max_connections
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
+        self._guard = guard or ConnectGuard()
         self._session: aiohttp.ClientSession | None = None
+        self._guarded_session: aiohttp.ClientSession | None = None
         self._timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
 
-    def _client(self) -> aiohttp.ClientSession:
+    def _client(self, guarded: bool = False) -> aiohttp.ClientSession:
+        if guarded:
+            if self._guarded_session is None:
+                self._guarded_session = self._new_session(self._guard.connector(**self._pool_options()))
+            return self._guarded_session
         if self._session is None:
-            connector = aiohttp.TCPConnector(
-                limit=self._max_connections, limit_per_host=0, keepalive_timeout=KEEPALIVE_SECONDS, ttl_dns_cache=10
-            )
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                auto_decompress=False,
-                trust_env=False,
-                skip_auto_headers=_SKIP_AUTO_HEADERS,
-                # One client serves every user: a cookie one replica sets must never ride along on another
-                # user's request (aiohttp's default jar would store and resend it).
-                cookie_jar=aiohttp.DummyCookieJar(),
-            )
+            # The system resolver (getaddrinfo: /etc/hosts, the pod's search domains), as before aiodns was
+            # installed for the guard; aiohttp would otherwise default to c-ares for this pool too.
+            resolver = aiohttp.ThreadedResolver()
+            self._session = self._new_session(aiohttp.TCPConnector(resolver=resolver, **self._pool_options()))
         return self._session
+
+    def _pool_options(self) -> dict[str, Any]:
+        return {
+            "limit": self._max_connections,
+            "limit_per_host": 0,
+            "keepalive_timeout": KEEPALIVE_SECONDS,
+            "ttl_dns_cache": 10,
+        }
+
+    @staticmethod
+    def _new_session(connector: aiohttp.TCPConnector) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(
+            connector=connector,
+            auto_decompress=False,
+            trust_env=False,
+            skip_auto_headers=_SKIP_AUTO_HEADERS,
+            # One client serves every user: a cookie one replica sets must never ride along on another
+            # user's request (aiohttp's default jar would store and resend it).
+            cookie_jar=aiohttp.DummyCookieJar(),
+        )
 
     def _timeout(self, read_timeout: float | None) -> aiohttp.ClientTimeout:
         timeout = self._timeouts.get(read_timeout)
         if timeout is None:
-            timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.connect_timeout, sock_read=read_timeout)
+            # ``connect`` also bounds the wait for a free connection in the pool, so a full pool is a timely error.
+            timeout = aiohttp.ClientTimeout(
+                total=None, connect=self.connect_timeout, sock_connect=self.connect_timeout, sock_read=read_timeout
+            )
             self._timeouts[read_timeout] = timeout
         return timeout
 
@@ -131,20 +169,23 @@ class UpstreamClient:
         headers: list[tuple[str, str]],
         content: bytes | AsyncIterator[bytes] | None,
         read_timeout: float | None,
+        guarded: bool = False,
     ) -> UpstreamResponse:
-        """Send the request; returns once the status line and headers arrived."""
+        """Send the request; returns once the status line and headers arrived. ``guarded``: the URL is
+        user-supplied, so it goes through the SSRF guard (``UpstreamAddressRefused`` when refused)."""
         # The client computes Content-Length for bytes and uses chunked encoding for a stream.
         outbound = CIMultiDict((n, v) for n, v in headers if n != "content-length")
         kwargs: dict[str, Any] = {"headers": outbound, "allow_redirects": False, "timeout": self._timeout(read_timeout)}
         if content is not None:
             kwargs["data"] = content
         try:
-            response = await self._client().request(method, url, **kwargs)
+            response = await self._client(guarded).request(method, url, **kwargs)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise _translate(exc) from exc
         return UpstreamResponse(response)
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            session, self._session = self._session, None
+        sessions = [s for s in (self._session, self._guarded_session) if s is not None]
+        self._session = self._guarded_session = None
+        for session in sessions:
             await session.close()

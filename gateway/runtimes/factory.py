@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 from gateway.runtimes.base import ROUTER_WORKLOAD, Runtime, WorkloadKind, WorkloadSpec
@@ -21,6 +22,7 @@ def build_runtime(settings: GatewaySettings) -> Runtime:
 def local_router_spec(settings: GatewaySettings, secret: str) -> WorkloadSpec:
     """The tool router processes a local gateway starts for itself (``python -m toolrouter``)."""
     port = settings.server.port
+    url_policy = settings.proxy.url_policy(settings.server.environment)
     return WorkloadSpec(
         name=ROUTER_WORKLOAD,
         kind=WorkloadKind.ROUTER,
@@ -38,6 +40,10 @@ def local_router_spec(settings: GatewaySettings, secret: str) -> WorkloadSpec:
             "MCPGW_TELEMETRY__LOG_FORMAT": settings.telemetry.log_format,
             "MCPGW_TELEMETRY__METRICS_ENABLED": str(settings.telemetry.metrics_enabled).lower(),
             "MCPGW_ROUTER__AUDIT_ARGUMENTS": str(settings.telemetry.audit_log_arguments).lower(),
+            # The same SSRF policy for url tools as for url adapters (resolved here, so both agree).
+            "MCPGW_ROUTER__ALLOW_LOOPBACK_URLS": str(url_policy.allow_loopback).lower(),
+            "MCPGW_ROUTER__ALLOW_PRIVATE_URLS": str(url_policy.allow_private).lower(),
+            "MCPGW_ROUTER__DNS_SERVERS": json.dumps(settings.proxy.dns_servers),
             **({"MCPGW_TELEMETRY__OTLP_ENDPOINT": otlp} if (otlp := settings.telemetry.otlp_endpoint) else {}),
         },
     )

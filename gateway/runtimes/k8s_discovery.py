@@ -81,7 +81,10 @@ class PodDiscovery:
             try:
                 await asyncio.wait_for(self._synced.wait(), self._sync_timeout)
             except TimeoutError:
-                raise Unavailable(f"Pod discovery has not synced with Kubernetes: {self._last_error}") from None
+                raise Unavailable(
+                    f"Pod discovery has not synced with Kubernetes: {self._last_error}",
+                    public="The gateway does not know yet which replicas run; try again shortly.",
+                ) from None
         return sorted(self._ready.get(name, ()))
 
     async def _run(self) -> None:

@@ -34,7 +34,7 @@ DISCOVERY_SELECTOR = f"{TYPE_LABEL}=mcp"
 
 MAX_NAME_LENGTH = 52
 """StatefulSet pods carry ``controller-revision-hash: {name}-{10-char hash}``, a label value capped at 63."""
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
 
 # Pod-spec keys the runtime sets only sometimes: an update must null them explicitly when they no longer
 # apply, because a JSON merge patch keeps every key it does not mention.

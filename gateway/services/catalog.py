@@ -38,5 +38,7 @@ class ToolCatalog:
             "createdBy": tool.created_by,
             "requiredRoles": list(tool.required_roles),
             "urls": urls,
+            # A url tool's address was chosen by a user, not by the runtime: the router guards it (SSRF).
+            "remote": spec.url is not None,
             "timeoutSeconds": None,
         }

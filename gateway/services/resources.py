@@ -13,10 +13,21 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
+from pydantic import ValidationError
+
 from gateway.auth.principal import Principal
 from gateway.auth.rbac import can_read, can_use_workload_identity, can_write
-from gateway.errors import Conflict, FieldProblem, Forbidden, InvalidRequest, NotFound, PreconditionFailed
+from gateway.errors import (
+    BackendError,
+    Conflict,
+    FieldProblem,
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    PreconditionFailed,
+)
 from gateway.models import (
+    CREATOR_ID,
     RESERVED_NAMES,
     AdapterData,
     AdapterResource,
@@ -24,9 +35,10 @@ from gateway.models import (
     ToolData,
     ToolResource,
     replica_status_text,
+    shown,
 )
 from gateway.runtimes.base import Runtime, WorkloadKind, WorkloadSpec
-from gateway.services.ssrf import check_url_target
+from gateway.services.ssrf import UrlGuard
 from gateway.stores.base import MetadataStore, ResourceKind, StoredRecord
 from gateway.telemetry.audit import audited
 
@@ -52,7 +64,7 @@ class ResourceService(Generic[DataT, ResourceT]):
         store: MetadataStore,
         runtime: Runtime,
         workload_identity_roles: list[str],
-        allow_private_urls: bool,
+        url_guard: UrlGuard,
         clock: Callable[[], datetime] = _now,
     ) -> None:
         self.kind = kind
@@ -60,13 +72,14 @@ class ResourceService(Generic[DataT, ResourceT]):
         self._store = store
         self._runtime = runtime
         self._wi_roles = workload_identity_roles
-        self._allow_private_urls = allow_private_urls
+        self._url_guard = url_guard
         self._clock = clock
+        self._reported_damage: set[tuple[str, str]] = set()
+        """(name, version) of damaged records already logged: the tool router lists tools every second."""
 
     # ----- reads -------------------------------------------------------------------------------------
     async def list(self, principal: Principal) -> list[ResourceT]:
-        resources = [self._load(r) for r in await self._store.list(self.kind)]
-        return [r for r in resources if self._readable(principal, r)]
+        return [r for r in await self.records() if self._readable(principal, r)]
 
     async def get(self, principal: Principal, name: str) -> ResourceT:
         return self._load(await self._readable_record(principal, name))
@@ -105,6 +118,7 @@ class ResourceService(Generic[DataT, ResourceT]):
             await self._delete(principal, name, if_match)
 
     async def _create(self, principal: Principal, data: DataT) -> ResourceT:
+        _check_creator_id(principal.user_id)
         self._check_reserved(data.name)
         self._check_workload_identity(principal, data)
         spec = await self._checked_spec(data)
@@ -166,7 +180,8 @@ class ResourceService(Generic[DataT, ResourceT]):
 
     async def _delete(self, principal: Principal, name: str, if_match: str | None) -> None:
         record = await self._existing(name)
-        if not can_write(principal, _created_by(self._load(record))):
+        # The stored creator, not the loaded model: a damaged record stays deletable by its creator and admins.
+        if not can_write(principal, _stored_creator(record)):
             raise Forbidden(NO_PERMISSION)
         _check_precondition(self.kind, name, record, if_match)
         # The runtime goes first: it is idempotent, so a failure here can simply be retried.
@@ -176,8 +191,13 @@ class ResourceService(Generic[DataT, ResourceT]):
 
     # ----- helpers -----------------------------------------------------------------------------------
     async def records(self) -> builtins.list[ResourceT]:
-        """Every record, unfiltered: for start-up reconciliation and the tool catalog only."""
-        return [self._load(r) for r in await self._store.list(self.kind)]
+        """Every loadable record, unfiltered (listings filter it; reconciliation and the tool catalog use it).
+
+        A record that no longer validates (written by an older version, or by hand) is skipped and logged:
+        one bad record must not make the listing fail for everyone else.
+        """
+        loaded = [self._loaded(record) for record in await self._store.list(self.kind)]
+        return [resource for resource in loaded if resource is not None]
 
     def spec_for(self, resource: ResourceT) -> WorkloadSpec:
         return self._spec(resource)
@@ -203,8 +223,8 @@ class ResourceService(Generic[DataT, ResourceT]):
         )
 
     async def _checked_spec(self, data: AdapterData) -> WorkloadSpec:
-        if data.url is not None and not self._allow_private_urls:
-            await check_url_target(data.url)
+        if data.url is not None:
+            await self._url_guard.check(data.url)
         spec = self._spec(data)
         self._runtime.validate(spec)
         return spec
@@ -234,7 +254,25 @@ class ResourceService(Generic[DataT, ResourceT]):
         return can_read(principal, _created_by(resource), resource.required_roles)
 
     def _load(self, record: StoredRecord) -> ResourceT:
-        return self._resource_model.model_validate(record.data)
+        resource = self._loaded(record)
+        if resource is None:
+            name = shown(record.name)
+            raise BackendError(
+                f"the stored {self.kind} '{name}' fails validation",
+                public=f"The stored {self.kind} '{name}' is damaged and cannot be read; delete it and create it again.",
+            )
+        return resource
+
+    def _loaded(self, record: StoredRecord) -> ResourceT | None:
+        try:
+            return self._resource_model.model_validate(record.data)
+        except ValidationError as exc:
+            first_time = (record.name, record.version) not in self._reported_damage
+            self._reported_damage.add((record.name, record.version))
+            (log.warning if first_time else log.debug)(
+                "the stored %s '%s' is damaged; skipped: %s", self.kind, shown(record.name), _summary(exc)
+            )
+            return None
 
 
 def _check_precondition(kind: str, name: str, record: StoredRecord, if_match: str | None) -> None:
@@ -251,6 +289,28 @@ def etag_of(version: str) -> str:
 
 def _created_by(resource: AdapterData) -> str | None:
     return getattr(resource, "created_by", None)
+
+
+def _stored_creator(record: StoredRecord) -> str | None:
+    creator = record.data.get("createdBy")
+    return creator if isinstance(creator, str) else None
+
+
+def _check_creator_id(user_id: str) -> None:
+    """The caller's id is stored as ``createdBy``: it must be text that can be read back."""
+    try:
+        CREATOR_ID.check(user_id)
+    except ValueError as exc:
+        raise Forbidden(f"Your user id {exc}, so it cannot be recorded as the creator of a resource.") from None
+
+
+def _summary(error: ValidationError) -> str:
+    """Where a stored record fails, for the log: locations and pydantic's messages, never the values."""
+    problems = [
+        f"{shown('.'.join(str(part) for part in e['loc']) or 'record')}: {e['msg'].removeprefix('Value error, ')}"
+        for e in error.errors()
+    ]
+    return "; ".join(problems[:3]) + (f" (and {len(problems) - 3} more)" if len(problems) > 3 else "")
 
 
 def _dump(resource: AdapterData) -> dict[str, Any]:

@@ -1,56 +1,55 @@
-"""SSRF guard for ``url`` adapters and tools: refuse link-local and cloud-metadata targets.
+"""The create-time half of the SSRF guard for ``url`` adapters and tools: a clear 400 naming the field.
 
-The gateway (and the tool router) make requests to these URLs from inside the platform's network, where
-``169.254.169.254`` and friends hand out credentials. Loopback and private ranges stay allowed: local
-development and in-cluster services live there.
+The rules live in :mod:`gateway.netpolicy` (link-local, cloud-metadata, multicast and unspecified targets
+are always refused; loopback and private ones unless allowed). This check is for the person registering
+the URL: it says at once that the target will be refused. It cannot be the guard itself, because a name
+can resolve elsewhere later; ``gateway.netguard`` enforces the same rules on every connect.
 """
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
-import socket
-from urllib.parse import urlsplit
+import logging
 
 from gateway.errors import FieldProblem, InvalidRequest
+from gateway.netguard import ConnectGuard
+from gateway.netpolicy import AddressClass, UrlError, describe, is_metadata_hostname, parse_http_url, setting_hint
 
-METADATA_HOSTNAMES = frozenset({"metadata.google.internal", "metadata", "metadata.azure.internal"})
-METADATA_ADDRESSES = frozenset(
-    ipaddress.ip_address(a) for a in ("169.254.169.254", "100.100.100.200", "fd00:ec2::254", "168.63.129.16")
-)
-
-
-def is_forbidden_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_link_local or address in METADATA_ADDRESSES or address.is_multicast or address.is_unspecified
+log = logging.getLogger(__name__)
 
 
-async def check_url_target(url: str, field: str = "url") -> None:
-    """Raise ``InvalidRequest`` when ``url`` points at a forbidden address (resolving host names)."""
-    host = urlsplit(url).hostname or ""
-    if host.lower().rstrip(".") in METADATA_HOSTNAMES:
-        raise _refused(field, host)
-    for address in await _addresses(host):
-        if is_forbidden_address(address):
-            raise _refused(field, host)
+class UrlGuard:
+    """Checks a user-supplied URL against the connect guard's policy, resolving names as it will."""
+
+    def __init__(self, guard: ConnectGuard) -> None:
+        self._guard = guard
+
+    async def check(self, url: str, field: str = "url") -> None:
+        """Raise ``InvalidRequest`` naming ``field`` when ``url`` is malformed or targets a refused address."""
+        try:
+            target = parse_http_url(url)
+        except UrlError as exc:
+            raise _invalid(field, f"{field} {exc}") from None
+        if is_metadata_hostname(target.host):
+            raise _refused(field, f"{target.host} is", AddressClass.METADATA)
+        if target.address is not None:
+            addresses = [target.address]
+        else:
+            # A name that does not resolve from here (yet) passes: the connect-time guard checks it anyway.
+            addresses = await self._guard.lookup(target.host)
+        for address in addresses:
+            refused = self._guard.policy.refusal(address)
+            if refused is not None:
+                log.info("refused url target %s: %s is %s", target.host, address, describe(refused))
+                subject = f"{target.host} is" if target.address is not None else f"{target.host} resolves to"
+                raise _refused(field, subject, refused)
 
 
-async def _addresses(host: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
-    try:
-        return [ipaddress.ip_address(host)]
-    except ValueError:
-        pass
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except OSError:
-        return []  # not resolvable from here (yet); the target is checked again when it resolves
-    return [ipaddress.ip_address(info[4][0]) for info in infos]
-
-
-def _refused(field: str, host: str) -> InvalidRequest:
-    message = (
-        f"{host} is a link-local or cloud-metadata address, which the gateway refuses to reach "
-        "(set MCPGW_PROXY__ALLOW_PRIVATE_URLS=true to allow it)."
+def _refused(field: str, subject: str, refused: AddressClass) -> InvalidRequest:
+    # A resolved address is logged, not shown: it would describe the internal network to the caller.
+    return _invalid(
+        field, f"{subject} {describe(refused)}, which the gateway refuses to reach ({setting_hint(refused)})."
     )
+
+
+def _invalid(field: str, message: str) -> InvalidRequest:
     return InvalidRequest(message, [FieldProblem(field, message)])

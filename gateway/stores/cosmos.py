@@ -15,6 +15,7 @@ the duplicate behind (the later of the two can be deleted by hand).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from azure.core import MatchConditions
@@ -28,6 +29,8 @@ from gateway.stores.cosmos_account import CosmosAccount
 from gateway.stores.cosmos_sessions import CosmosSessionStore
 
 __all__ = ["CosmosMetadataStore", "CosmosSessionStore"]
+
+log = logging.getLogger(__name__)
 
 
 class CosmosMetadataStore:
@@ -65,7 +68,7 @@ class CosmosMetadataStore:
 
         items = await self._account.call(f"list the {kind}s", read_all)
         # Sorted here, not by ORDER BY: code-point order like the other stores, and no index policy needed.
-        return sorted((_record(kind, item) for item in items), key=lambda record: record.name)
+        return sorted((_record(kind, item) for item in items if _holds_object(kind, item)), key=lambda r: r.name)
 
     async def create(self, kind: ResourceKind, name: str, data: dict[str, Any]) -> StoredRecord:
         other = _other(kind)
@@ -154,6 +157,14 @@ def _meaning(exc: CosmosHttpResponseError, kind: ResourceKind, name: str) -> Exc
     if exc.status_code == 412:
         return Conflict(f"The {kind} '{name}' was changed by someone else; re-read it and retry.")
     return exc
+
+
+def _holds_object(kind: ResourceKind, item: dict[str, Any]) -> bool:
+    """False (logged) for an item edited by hand into something that is no record: it must not fail a listing."""
+    if isinstance(item.get("data"), dict) and isinstance(item.get("id"), str):
+        return True
+    log.warning("the Cosmos %s item %r holds no record; skipped", kind, item.get("id"))
+    return False
 
 
 def _record(kind: ResourceKind, item: dict[str, Any]) -> StoredRecord:

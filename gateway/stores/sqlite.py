@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sqlite3
 import threading
 import uuid
@@ -34,6 +35,12 @@ _MIGRATIONS: dict[int, str] = {
 
 T = TypeVar("T")
 
+log = logging.getLogger(__name__)
+
+# ``data`` is read as bytes and decoded here: a row written by hand with invalid UTF-8 would otherwise make
+# sqlite3 fail the whole query, and with it every listing.
+_COLUMNS = "kind, name, CAST(data AS BLOB), version"
+
 
 class SqliteMetadataStore:
     def __init__(self, path: Path) -> None:
@@ -41,6 +48,8 @@ class SqliteMetadataStore:
         self._conn: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
         self._lock = threading.Lock()
+        self._reported: set[tuple[str, str]] = set()
+        """(name, version) of unreadable rows already logged: listings run every second (the tool catalog)."""
 
     async def open(self) -> None:
         await asyncio.to_thread(self._open_sync)
@@ -97,19 +106,39 @@ class SqliteMetadataStore:
             raise BackendError("the SQLite store is not open")
         try:
             row = self._reader.execute(
-                "SELECT kind, name, data, version FROM resources WHERE name = ? AND kind = ?", (name, kind)
+                f"SELECT {_COLUMNS} FROM resources WHERE name = ? AND kind = ?", (name, kind)
             ).fetchone()
         except sqlite3.Error as exc:
             raise BackendError(f"SQLite store error at {self._path}: {exc}") from exc
-        return _record(row) if row else None
+        if row is None:
+            return None
+        try:
+            return _record(row)
+        except _Unreadable as exc:
+            raise BackendError(
+                f"the {kind} '{name}' in {self._path} {exc}",
+                public=f"The stored {kind} '{name}' is damaged and cannot be read; repair or remove it in the store.",
+            ) from None
 
     async def list(self, kind: ResourceKind) -> list[StoredRecord]:
         rows = await self._run(
             lambda c: c.execute(
-                "SELECT kind, name, data, version FROM resources WHERE kind = ? ORDER BY name", (kind,)
+                f"SELECT {_COLUMNS} FROM resources WHERE kind = ? ORDER BY name", (kind,)
             ).fetchall()
         )
-        return [_record(row) for row in rows]
+        records = []
+        for row in rows:
+            try:
+                records.append(_record(row))
+            except _Unreadable as exc:
+                self._report_unreadable(row, exc)
+        return records
+
+    def _report_unreadable(self, row: tuple[str, str, bytes, str], problem: _Unreadable) -> None:
+        kind, name, _, version = row
+        first_time = (name, version) not in self._reported
+        self._reported.add((name, version))
+        (log.warning if first_time else log.debug)("the stored %s %r %s; skipped", kind, name, problem)
 
     async def create(self, kind: ResourceKind, name: str, data: dict[str, Any]) -> StoredRecord:
         version = uuid.uuid4().hex
@@ -176,6 +205,16 @@ def _check_version(conn: sqlite3.Connection, kind: ResourceKind, name: str, expe
         raise Conflict(f"The {kind} '{name}' was changed by someone else; re-read it and retry.")
 
 
-def _record(row: tuple[str, str, str, str]) -> StoredRecord:
+class _Unreadable(Exception):
+    """A row whose ``data`` is not a JSON object; the message says why, never what it holds."""
+
+
+def _record(row: tuple[str, str, bytes, str]) -> StoredRecord:
     kind, name, data, version = row
-    return StoredRecord(kind, name, json.loads(data), version)  # type: ignore[arg-type]
+    try:
+        parsed = json.loads(data)
+    except (ValueError, RecursionError) as exc:  # ValueError covers bad JSON and bad UTF-8
+        raise _Unreadable(f"is not valid JSON ({type(exc).__name__})") from None
+    if not isinstance(parsed, dict):
+        raise _Unreadable("is not a JSON object")
+    return StoredRecord(kind, name, parsed, version)  # type: ignore[arg-type]

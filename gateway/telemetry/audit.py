@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from gateway.telemetry.logs import current_request_id
+from gateway.telemetry.logs import current_client_address, current_request_id
 
 log = logging.getLogger("mcpgw.audit")
 
@@ -36,6 +36,8 @@ class AuditEvent:
     latency_ms: float
     time: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="milliseconds"))
     request_id: str | None = field(default_factory=current_request_id)
+    client: str | None = field(default_factory=current_client_address)
+    """The client's address: the TCP peer, or what a trusted proxy forwarded (``gateway.edge``)."""
     trace_id: str | None = None
     detail: dict[str, Any] | None = None
 

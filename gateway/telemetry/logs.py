@@ -19,10 +19,12 @@ from typing import Any, Literal
 from gateway.telemetry import redaction
 
 REQUEST_ID_HEADER = "x-request-id"
-_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}\Z")
 """An inbound id is echoed into logs and headers, so it must be short and harmless."""
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("mcpgw_request_id", default=None)
+client_address_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("mcpgw_client_address", default=None)
+"""The client's address as the edge settled it (``gateway.edge``: forwarding headers only from trusted proxies)."""
 
 # LogRecord attributes that are not "extra" fields.
 _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
@@ -37,6 +39,10 @@ def accept_request_id(inbound: str | None) -> str:
 
 def current_request_id() -> str | None:
     return request_id_var.get()
+
+
+def current_client_address() -> str | None:
+    return client_address_var.get()
 
 
 class RequestContextFilter(logging.Filter):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.runtimes.k8s_rbac import RBAC_RULES
+from toolrouter.settings import ToolRouterSettings
 
 Manifest = dict[str, Any]
 
@@ -36,6 +37,18 @@ WI_USE_LABEL = "azure.workload.identity/use"
 WI_CLIENT_ID_ANNOTATION = "azure.workload.identity/client-id"
 INTERNAL_LB_ANNOTATION = "service.beta.kubernetes.io/azure-load-balancer-internal"
 INTERNAL_LB_IP_ANNOTATION = "service.beta.kubernetes.io/azure-load-balancer-ipv4"
+
+# Graceful shutdown. A deleted pod first runs its preStop hook while Kubernetes takes it out of Services
+# and endpoint lists (the gateway's own replica watch included), which lags by a few seconds; only then
+# does SIGTERM stop it from accepting. The kubelet kills it terminationGracePeriodSeconds after deletion.
+PRESTOP_SECONDS = 5
+GATEWAY_SHUTDOWN_GRACE_SECONDS = 20
+"""MCPGW_SERVER__SHUTDOWN_GRACE_SECONDS: how long requests in flight may finish (gateway/drain.py)."""
+GATEWAY_SHUTDOWN_MARGIN_SECONDS = 10
+"""After the grace: uvicorn's 2 s backstop, the lifespan shutdown (stores, clients) and the exit."""
+ROUTER_CALL_SECONDS = int(ToolRouterSettings.model_fields["call_timeout_seconds"].default)
+"""The router has no drain of its own: uvicorn lets its calls finish, each bounded by this time-out."""
+ROUTER_SHUTDOWN_MARGIN_SECONDS = 5
 
 
 @dataclass(frozen=True)
@@ -199,6 +212,14 @@ def _http_probe(path: str, period: int, failures: int) -> dict[str, Any]:
     }
 
 
+def _shutdown(grace: int, margin: int) -> tuple[dict[str, Any], int]:
+    """The preStop hook and the matching terminationGracePeriodSeconds. ``sleep`` is coreutils in the
+    Debian-based images (docker/), runnable by the non-root user; the native ``sleep`` action would need
+    Kubernetes 1.30+."""
+    lifecycle = {"preStop": {"exec": {"command": ["sleep", str(PRESTOP_SECONDS)]}}}
+    return lifecycle, PRESTOP_SECONDS + grace + margin
+
+
 def _scratch_volumes(*names: str) -> list[dict[str, Any]]:
     return [{"name": n, "emptyDir": {"sizeLimit": "256Mi"}} for n in names]
 
@@ -208,12 +229,21 @@ def gateway_deployment(spec: WorkloadSpec) -> Manifest:
     labels = {"app": GATEWAY, "app.kubernetes.io/name": GATEWAY}
     if spec.workload_identity:
         labels[WI_USE_LABEL] = "true"
+    lifecycle, termination_grace = _shutdown(GATEWAY_SHUTDOWN_GRACE_SECONDS, GATEWAY_SHUTDOWN_MARGIN_SECONDS)
     container = {
         "name": GATEWAY,
         "image": spec.gateway_image,
         "imagePullPolicy": "IfNotPresent",
         "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
         "envFrom": [{"configMapRef": {"name": APP_CONFIG}}, {"secretRef": {"name": APP_SECRET}}],
+        # Set here, not in the ConfigMap, so they cannot drift from the pod spec they depend on.
+        "env": [
+            {"name": "MCPGW_SERVER__SHUTDOWN_GRACE_SECONDS", "value": str(GATEWAY_SHUTDOWN_GRACE_SECONDS)},
+            # Every connection arrives through a proxy (the App Gateway; kubectl port-forward on kind), so
+            # the TCP peer is never the client and a per-address cap would throttle all clients together.
+            {"name": "MCPGW_SERVER__MAX_CONNECTIONS_PER_CLIENT", "value": "0"},
+        ],
+        "lifecycle": lifecycle,
         "resources": _resources("250m", "256Mi", spec.gateway_cpu_limit, spec.gateway_memory_limit),
         "securityContext": container_sc,
         "startupProbe": _http_probe("/healthz", 2, 30),
@@ -224,6 +254,7 @@ def gateway_deployment(spec: WorkloadSpec) -> Manifest:
     pod_spec = {
         "serviceAccountName": GATEWAY_SA,
         "securityContext": pod_sc,
+        "terminationGracePeriodSeconds": termination_grace,
         "containers": [container],
         "volumes": _scratch_volumes("tmp", "data"),
         "topologySpreadConstraints": [
@@ -259,12 +290,24 @@ def gateway_service(spec: WorkloadSpec) -> Manifest:
     else:
         # The App Gateway's backend pool is this fixed private IP; never a public load balancer.
         svc["type"] = "LoadBalancer"
+        # Local: no SNAT to a node's address, so the gateway sees the App Gateway's own address as the peer,
+        # the one it trusts for X-Forwarded-For (MCPGW_SERVER__TRUSTED_PROXIES); Cluster would hide it.
+        svc["externalTrafficPolicy"] = "Local"
         meta["annotations"] = {INTERNAL_LB_ANNOTATION: "true", INTERNAL_LB_IP_ANNOTATION: spec.internal_lb_ip}
     return {"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": svc}
 
 
 def router_catalog_url(namespace_name: str) -> str:
     return f"http://{GATEWAY_SERVICE}.{namespace_name}.svc.cluster.local:{PORT}/internal/tool-catalog"
+
+
+ROUTER_SHARED_SETTINGS = (
+    "MCPGW_SERVER__ENVIRONMENT",
+    "MCPGW_PROXY__ALLOW_LOOPBACK_URLS",
+    "MCPGW_PROXY__ALLOW_PRIVATE_URLS",
+    "MCPGW_PROXY__DNS_SERVERS",
+)
+"""Gateway settings the tool router reads too (toolrouter/settings.py), so both judge `url` targets alike."""
 
 
 def router_statefulset(spec: WorkloadSpec) -> Manifest:
@@ -278,6 +321,10 @@ def router_statefulset(spec: WorkloadSpec) -> Manifest:
             "valueFrom": {"secretKeyRef": {"name": APP_SECRET, "key": "MCPGW_ROUTER__SECRET"}},
         },
     ]
+    # The router applies the gateway's SSRF policy to `url` tools; without the environment it fails closed.
+    for name in ROUTER_SHARED_SETTINGS:
+        if name in spec.gateway_env:
+            env.append({"name": name, "value": spec.gateway_env[name]})
     if "APPLICATIONINSIGHTS_CONNECTION_STRING" in spec.gateway_secret_env:
         env.append(
             {
@@ -287,6 +334,7 @@ def router_statefulset(spec: WorkloadSpec) -> Manifest:
                 },
             }
         )
+    lifecycle, termination_grace = _shutdown(ROUTER_CALL_SECONDS, ROUTER_SHUTDOWN_MARGIN_SECONDS)
     container = {
         "name": ROUTER,
         "image": spec.router_image,
@@ -297,6 +345,7 @@ def router_statefulset(spec: WorkloadSpec) -> Manifest:
         "securityContext": container_sc,
         "livenessProbe": {"tcpSocket": {"port": "http"}, "periodSeconds": 10, "failureThreshold": 3},
         "readinessProbe": {"tcpSocket": {"port": "http"}, "periodSeconds": 5, "failureThreshold": 2},
+        "lifecycle": lifecycle,
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
     # It shares mcpgateway-sa (the contract) but needs no API access, so it gets no token.
@@ -304,6 +353,7 @@ def router_statefulset(spec: WorkloadSpec) -> Manifest:
         "serviceAccountName": GATEWAY_SA,
         "automountServiceAccountToken": False,
         "securityContext": pod_sc,
+        "terminationGracePeriodSeconds": termination_grace,
         "containers": [container],
         "volumes": _scratch_volumes("tmp"),
     }

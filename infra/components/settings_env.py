@@ -6,6 +6,7 @@ Pure functions over plain or ``pulumi.Output`` values; names follow gateway/sett
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,12 +52,15 @@ def azure_settings(
     cosmos_key: Any | None,
     router_secret: Any,
     appinsights_connection_string: Any,
+    trusted_proxies: list[str],
 ) -> SettingsEnv:
-    """Production settings: Entra tokens, Cosmos for metadata and sessions, Kubernetes runtime."""
+    """Production settings: Entra tokens, Cosmos for metadata and sessions, Kubernetes runtime.
+    ``trusted_proxies``: the Application Gateway's subnet, whose X-Forwarded-For names the client."""
     plain = {
         **_common(namespace, registry, bridge_image),
         "MCPGW_SERVER__ENVIRONMENT": "production",
         "MCPGW_SERVER__PUBLIC_URL": public_url,
+        "MCPGW_SERVER__TRUSTED_PROXIES": json.dumps(trusted_proxies),
         "MCPGW_AUTH__MODE": "entra",
         "MCPGW_AUTH__TENANT_ID": tenant_id,
         "MCPGW_AUTH__CLIENT_ID": client_id,

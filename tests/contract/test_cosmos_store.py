@@ -76,7 +76,7 @@ async def test_retries_stop_after_the_last_attempt_with_a_backend_error() -> Non
 
     assert recorder.calls == 3
     assert recorder.sleeps == [2.0, 2.0]  # the server's hint, capped by max_delay
-    assert ENDPOINT in caught.value.detail
+    assert ENDPOINT in caught.value.internal_detail
 
 
 @pytest.mark.parametrize("status", [401, 403])
@@ -87,9 +87,9 @@ async def test_a_refused_identity_names_the_endpoint_and_the_role_to_assign(stat
         await account(recorder).call("read the adapters", recorder.operation)
 
     assert recorder.calls == 1
-    assert ENDPOINT in caught.value.detail
-    assert "Cosmos DB Built-in Data Contributor" in caught.value.detail
-    assert "MCPGW_COSMOS__KEY" in caught.value.detail
+    assert ENDPOINT in caught.value.internal_detail
+    assert "Cosmos DB Built-in Data Contributor" in caught.value.internal_detail
+    assert "MCPGW_COSMOS__KEY" in caught.value.internal_detail
 
 
 @pytest.mark.parametrize("status", [404, 409, 412])
@@ -108,7 +108,8 @@ async def test_an_unreachable_account_is_a_backend_error_naming_the_endpoint() -
     with pytest.raises(BackendError, match="cannot reach Cosmos DB") as caught:
         await store.open()
 
-    assert endpoint in caught.value.detail
+    assert endpoint in caught.value.internal_detail
+    assert endpoint not in caught.value.detail  # what a client would be told names no address
     await store.close()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from gateway.runtimes.k8s_rbac import RBAC_RULES
@@ -121,6 +123,7 @@ def test_the_app_gateway_probes_ping_on_the_gateway_internal_load_balancer(azure
     assert settings["probe"]["id"].endswith("/probes/gateway-ping")
     service = azure_stack.k8s("Service", "mcpgateway-service")
     assert service["spec"]["type"] == "LoadBalancer"
+    assert service["spec"]["externalTrafficPolicy"] == "Local"  # the peer stays the App Gateway, not a node
     assert service["metadata"]["annotations"] == {
         "service.beta.kubernetes.io/azure-load-balancer-internal": "true",
         "service.beta.kubernetes.io/azure-load-balancer-ipv4": "10.0.1.100",
@@ -131,6 +134,7 @@ def test_gateway_settings_select_entra_cosmos_and_the_kubernetes_runtime(azure_s
     env = azure_stack.k8s("ConfigMap", "mcpgateway-config")["data"]
     assert env["MCPGW_SERVER__ENVIRONMENT"] == "production"
     assert env["MCPGW_SERVER__PUBLIC_URL"] == "http://mcpgw-unittest.westus3.cloudapp.azure.com"
+    assert json.loads(env["MCPGW_SERVER__TRUSTED_PROXIES"]) == ["10.0.2.0/24"]  # the App Gateway's subnet
     assert (env["MCPGW_AUTH__MODE"], env["MCPGW_AUTH__TENANT_ID"], env["MCPGW_AUTH__CLIENT_ID"]) == (
         "entra",
         TENANT,

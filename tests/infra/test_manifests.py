@@ -108,6 +108,14 @@ def test_the_router_is_discoverable_as_an_mcp_pod_behind_a_headless_service(azur
         "key": "MCPGW_ROUTER__SECRET",
     }
     assert azure_stack.k8s("Service", "toolgateway-service")["spec"]["clusterIP"] == "None"
+    # The router judges `url` tools by the gateway's SSRF policy, which follows the environment.
+    assert env["MCPGW_SERVER__ENVIRONMENT"]["value"] == "production"
+
+
+def test_the_local_stacks_router_knows_it_is_in_development(local_stack: Recorded) -> None:
+    router = local_stack.k8s("StatefulSet", "toolgateway")["spec"]
+    env = {e["name"]: e for e in router["template"]["spec"]["containers"][0]["env"]}
+    assert env["MCPGW_SERVER__ENVIRONMENT"]["value"] == "development"
 
 
 def _policies(stack: Recorded) -> dict[str, dict[str, Any]]:

@@ -29,7 +29,11 @@ async def test_an_unexpected_error_in_the_proxy_is_a_jsonrpc_500_without_details
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
             response = await client.post("/adapters/any/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
     assert response.status_code == 500
-    assert response.json()["error"] == {"code": -32603, "message": "The gateway failed to proxy this request."}
+    request_id = response.headers["x-request-id"]
+    assert response.json()["error"] == {
+        "code": -32603,
+        "message": "The gateway failed to proxy this request.",
+        "data": {"requestId": request_id},
+    }
     assert "boom" not in response.text
-    assert response.headers["x-request-id"]
     assert any(r.exc_info and "boom: internal detail" in str(r.exc_info[1]) for r in caplog.records)

@@ -69,7 +69,7 @@ BAD_ADAPTERS = {
     "no source": ({"name": "svc"}, "body"),
     "two sources": ({"name": "svc", "url": "http://127.0.0.1:9/mcp", "command": "python"}, "body"),
     "metadata url": ({"name": "svc", "url": "http://169.254.169.254/latest"}, "url"),
-    "non-http url": ({"name": "svc", "url": "file:///etc/passwd"}, "body"),
+    "non-http url": ({"name": "svc", "url": "file:///etc/passwd"}, "url"),
     "bad env name": (
         {"name": "svc", "url": "http://127.0.0.1:9/mcp", "environmentVariables": {"A=B": "x"}},
         "environmentVariables",

@@ -58,6 +58,7 @@ class UpstreamProbe:
             {
                 "method": scope["method"],
                 "headers": headers,
+                "raw_headers": [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]],
                 "body": body,
                 "query": scope.get("query_string", b"").decode(),
             }
@@ -65,6 +66,16 @@ class UpstreamProbe:
         mode = headers.get("x-probe-mode", "json")
         if mode == "sse-hold":
             await self._sse_until_released(receive, send)
+        elif mode == "hop-by-hop":
+            # Names an allow-listed header in Connection: it is meant for the gateway's hop only.
+            hop_headers = [
+                (b"content-type", b"application/json"),
+                (b"connection", b"keep-alive, Content-Language"),
+                (b"content-language", b"en"),
+                (b"cache-control", b"no-store"),
+            ]
+            await send({"type": "http.response.start", "status": 200, "headers": hop_headers})
+            await send({"type": "http.response.body", "body": b'{"jsonrpc":"2.0","id":1,"result":{}}'})
         else:
             await send(
                 {

@@ -112,7 +112,14 @@ def start_mcp_server() -> tuple[subprocess.Popen[bytes], str]:
 
 def router_settings(catalog_url: str) -> ToolRouterSettings:
     return ToolRouterSettings.model_validate(
-        {"secret": ROUTER_SECRET, "catalog_url": catalog_url, "catalog_poll_seconds": 0.2, "port": 0}
+        {
+            "secret": ROUTER_SECRET,
+            "catalog_url": catalog_url,
+            "catalog_poll_seconds": 0.2,
+            "port": 0,
+            # As the local runtime tells its routers: development, so `url` tools on loopback are allowed.
+            "MCPGW_SERVER__ENVIRONMENT": "development",
+        }
     )
 
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from router_harness import SECRET, Connect, RouterUnderTest, ToolServer, gateway_headers
+
+from tests.rawhttp import raw_request
 
 DENIED = "not found, or you do not have permission to call it"
 
@@ -140,3 +143,30 @@ async def test_a_session_opened_by_one_user_is_not_found_for_another(router: Rou
     assert as_bob.status_code == 404
     assert as_anonymous.status_code == 404
     assert as_alice.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "duplicated",
+    [
+        [("X-Mcp-UserId", "alice"), ("X-Mcp-UserId", "bob")],
+        [("X-Mcp-Roles", "mcp.user"), ("X-Mcp-Roles", "mcp.admin")],
+        [("X-Gateway-Secret", SECRET), ("X-Gateway-Secret", SECRET)],
+        [("Mcp-Session-Id", "one"), ("Mcp-Session-Id", "two")],
+        [("Mcp-Session-Id", "one, two")],
+    ],
+    ids=["user", "roles", "secret", "session", "session-list"],
+)
+async def test_the_router_refuses_repeated_identity_and_session_headers(
+    router: RouterUnderTest, duplicated: list[tuple[str, str]]
+) -> None:
+    # Raw bytes over a socket: the SDK behind the router would act on the first of two values.
+    port = urlsplit(router.base_url).port
+    assert port is not None
+    names = {name.lower() for name, _ in duplicated}
+    base = [(n, v) for n, v in gateway_headers("alice", ["mcp.user"]).items() if n.lower() not in names]
+    body = json.dumps(_initialize_body()).encode()
+    headers = [*MCP_HEADERS.items(), *base, *duplicated]
+    response = raw_request(port, "POST", "/mcp", headers, body)
+    assert response.status == 400
+    assert response.json()["error"]["code"] == -32600
+    assert "Ambiguous request" in response.json()["error"]["message"]

@@ -249,3 +249,22 @@ async def test_identity_headers_forged_by_a_client_never_reach_the_router(
     forged = {"X-Mcp-UserId": "owner", "X-Mcp-Roles": "mcp.admin", "X-Gateway-Secret": "guess"}
     async with mcp_client(f"{gateway.url}/mcp", user="sam", roles="mcp.guest", extra_headers=forged) as client:
         assert (await client.list_tools()).tools == []
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+@pytest.mark.parametrize(
+    "user", [OWNER, ENGINEER, STRANGER, ADMIN], ids=["creator", "role-holder", "stranger", "admin"]
+)
+async def test_a_tool_that_cannot_be_listed_cannot_be_called_in_either_era(
+    tools_gateway: tuple[GatewayProcess, ToolServer], user: tuple[str, str], mode: str
+) -> None:
+    gateway, _ = tools_gateway
+    await _wait_listed(gateway, OWNER, {"weather", "private-tool", "failing", "slow", "unreachable"})
+    name, roles = user
+    async with mcp_client(f"{gateway.url}/mcp", user=name, roles=roles or "none", mode=mode) as client:
+        listed = {t.name for t in (await client.list_tools()).tools}
+        for tool in ("weather", "private-tool", "failing", "unreachable"):
+            result = await client.call_tool(tool, {"location": "Oslo"})
+            text = result.content[0].text if result.content else ""  # type: ignore[union-attr]
+            denied = result.is_error and "not found, or you do not have permission" in text
+            assert denied == (tool not in listed), (tool, mode, text)
