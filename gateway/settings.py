@@ -199,7 +199,8 @@ class ProxySettings(BaseModel):
     read_timeout_seconds: float = Field(default=300.0, gt=0)
     request_body_limit_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     max_connections: int = Field(default=2048, ge=1)
-    """Connections to all replicas together (the shared pool). Each open request or stream holds one."""
+    """Requests and open streams to all replicas together, each holding one upstream connection (503 +
+    Retry-After above it); the per-adapter and per-user bounds below sit inside it."""
     max_in_flight_per_adapter: int = Field(default=512, ge=1)
     """Requests and open streams to one adapter (or the tool router) at once: a bulkhead inside the shared
     pool, so one slow, hung or flooded upstream cannot take every connection (503 + Retry-After above it)."""

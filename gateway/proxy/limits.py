@@ -15,11 +15,17 @@ RETRY_AFTER = {"Retry-After": "1"}
 
 
 class InFlightLimits:
-    """Counts in-flight requests per target (an adapter, or the tool router) and per user."""
+    """Counts in-flight requests in all, per target (an adapter, or the tool router) and per user.
 
-    def __init__(self, per_target: int, per_user: int) -> None:
+    The total is the bound on upstream connections too: the HTTP client's pool itself is unlimited, so a
+    request never waits for a free connection (a wait that would need a timer on every request); it is
+    admitted here or refused at once."""
+
+    def __init__(self, per_target: int, per_user: int, total: int) -> None:
         self._per_target = per_target
         self._per_user = per_user
+        self._total = total
+        self._in_flight = 0
         self._targets: dict[str, int] = {}
         self._users: dict[str, int] = {}
 
@@ -31,10 +37,15 @@ class InFlightLimits:
         if self._targets.get(target, 0) >= self._per_target:
             message = f"The {what} is serving as many requests as it may ({self._per_target}); try again shortly."
             raise Unavailable(message, public=message, headers=RETRY_AFTER)
+        if self._in_flight >= self._total:
+            message = f"The gateway is serving as many requests as it may ({self._total}); try again shortly."
+            raise Unavailable(message, public=message, headers=RETRY_AFTER)
+        self._in_flight += 1
         self._users[user] = self._users.get(user, 0) + 1
         self._targets[target] = self._targets.get(target, 0) + 1
 
     def release(self, target: str, user: str) -> None:
+        self._in_flight -= 1
         _decrement(self._targets, target)
         _decrement(self._users, user)
 

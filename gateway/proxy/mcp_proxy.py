@@ -83,9 +83,10 @@ class McpProxy:
         self._origins = OriginPolicy(proxy.allowed_origins, ctx.settings.server.public_url)
         self._scopes = scopes_supported(ctx.settings.auth)
         self._balancer = LeastInFlight()
-        self._limits = InFlightLimits(proxy.max_in_flight_per_adapter, proxy.max_in_flight_per_user)
+        self._limits = InFlightLimits(
+            proxy.max_in_flight_per_adapter, proxy.max_in_flight_per_user, proxy.max_connections
+        )
         self._client = UpstreamClient(
-            proxy.max_connections,
             proxy.connect_timeout_seconds,
             proxy.read_timeout_seconds,
             ConnectGuard.from_settings(proxy, ctx.settings.server.environment),

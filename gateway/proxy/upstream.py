@@ -110,9 +110,8 @@ class UpstreamClient:
     addresses the SSRF policy permits, checked on every connect (``gateway.netguard``)."""
 
     def __init__(
-        self, max_connections: int, connect_timeout: float, read_timeout: float, guard: ConnectGuard | None = None
+        self, connect_timeout: float, read_timeout: float, guard: ConnectGuard | None = None
     ) -> None:
-        self._max_connections = max_connections
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self._guard = guard or ConnectGuard()
@@ -134,7 +133,9 @@ class UpstreamClient:
 
     def _pool_options(self) -> dict[str, Any]:
         return {
-            "limit": self._max_connections,
+            # Unlimited here: gateway.proxy.limits admits at most MCPGW_PROXY__MAX_CONNECTIONS requests, so
+            # the pool never makes one wait (and aiohttp needs no pool-wait timer per request).
+            "limit": 0,
             "limit_per_host": 0,
             "keepalive_timeout": KEEPALIVE_SECONDS,
             "ttl_dns_cache": 10,
@@ -155,10 +156,7 @@ class UpstreamClient:
     def _timeout(self, read_timeout: float | None) -> aiohttp.ClientTimeout:
         timeout = self._timeouts.get(read_timeout)
         if timeout is None:
-            # ``connect`` also bounds the wait for a free connection in the pool, so a full pool is a timely error.
-            timeout = aiohttp.ClientTimeout(
-                total=None, connect=self.connect_timeout, sock_connect=self.connect_timeout, sock_read=read_timeout
-            )
+            timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.connect_timeout, sock_read=read_timeout)
             self._timeouts[read_timeout] = timeout
         return timeout
 

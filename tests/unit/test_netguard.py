@@ -125,7 +125,7 @@ async def test_the_proxy_guards_url_adapters_but_never_the_runtimes_own_replicas
 ) -> None:
     zone, _ = dns
     zone.set("adapter.ssrf.test", "127.0.0.1")
-    client = UpstreamClient(8, 2.0, 5.0, guard(dns, STRICT))
+    client = UpstreamClient(2.0, 5.0, guard(dns, STRICT))
     try:
         with pytest.raises(UpstreamAddressRefused):
             await client.send("POST", f"http://adapter.ssrf.test:{listener.port}/mcp", [], b"{}", 5.0, guarded=True)

@@ -211,3 +211,28 @@ def test_abandoned_requests_give_their_slots_back_however_their_body_arrived(
             )
     finally:
         gateway.stop()
+
+
+def test_the_gateway_as_a_whole_admits_no_more_than_its_connection_bound(
+    tmp_path_factory: pytest.TempPathFactory, tarpit: Tarpit, healthy: UpstreamProbe
+) -> None:
+    env = {"MCPGW_PROXY__MAX_CONNECTIONS": "8", "MCPGW_PROXY__MAX_IN_FLIGHT_PER_ADAPTER": "5"}
+    gateway = GatewayProcess(tmp_path_factory.mktemp("total"), env=env).start()
+    held: list[socket.socket] = []
+    try:
+        _register(gateway, "hung", tarpit.url)
+        _register(gateway, "hung-too", tarpit.url)
+        _register(gateway, "healthy", healthy.url)
+        held = [_raw_post(gateway.port, "/adapters/hung/mcp", f"a{i}") for i in range(5)]
+        held += [_raw_post(gateway.port, "/adapters/hung-too/mcp", f"b{i}") for i in range(3)]
+        wait_for(lambda: tarpit.open >= 8, timeout=30, what="8 requests held by two hung adapters")
+        refused = _call(gateway, "healthy")
+        assert refused.status_code == 503
+        assert "The gateway is serving as many requests as it may (8)" in refused.json()["error"]["message"]
+        held.pop().close()
+        wait_for(lambda: _call(gateway, "healthy").status_code == 200, timeout=10, what="a freed slot")
+    finally:
+        for sock in held:
+            sock.close()
+        wait_for(lambda: tarpit.open == 0, timeout=15, what="held requests to end")
+        gateway.stop()
