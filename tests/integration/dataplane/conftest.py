@@ -13,6 +13,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.helpers import MCP_EXAMPLE, PYTHON, SESSION_EXAMPLE, GatewayProcess, wait_for
+from tests.integration.dataplane.upstream_probe import UpstreamProbe
 
 
 def command_adapter(name: str, script: Path, replicas: int) -> dict[str, object]:
@@ -34,6 +35,14 @@ def wait_healthy(gateway: GatewayProcess, name: str, replicas: int) -> None:
         return bool(status["readyReplicas"] == replicas and status["replicaStatus"] == "Healthy")
 
     wait_for(ready, timeout=60, what=f"{name} Healthy {replicas}/{replicas}")
+
+
+@pytest.fixture(scope="module")
+def probe() -> Iterator[UpstreamProbe]:
+    """A scripted upstream (records requests, streams on command) for this module's tests."""
+    upstream = UpstreamProbe().start()
+    yield upstream
+    upstream.stop()
 
 
 @pytest.fixture(scope="module")

@@ -22,13 +22,6 @@ PING = b'{"jsonrpc":"2.0","id":1,"method":"ping"}'
 
 
 @pytest.fixture(scope="module")
-def probe() -> Iterator[UpstreamProbe]:
-    upstream = UpstreamProbe().start()
-    yield upstream
-    upstream.stop()
-
-
-@pytest.fixture(scope="module")
 def behind_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
     data = tmp_path_factory.mktemp("behind-proxy")
     env = {

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -94,13 +93,6 @@ def test_a_second_users_session_id_smuggled_beside_ones_own_is_refused(
     assert _session_of(_whoami(dataplane_gateway, "mallory", [("Mcp-Session-Id", mallory)])) == mallory
     # And the victim's id alone is still somebody else's session.
     assert _whoami(dataplane_gateway, "mallory", [("Mcp-Session-Id", alice)]).status == 404
-
-
-@pytest.fixture(scope="module")
-def probe() -> Iterator[UpstreamProbe]:
-    upstream = UpstreamProbe().start()
-    yield upstream
-    upstream.stop()
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 
@@ -12,13 +10,6 @@ from tests.integration.dataplane.upstream_probe import UpstreamProbe
 
 pytestmark = pytest.mark.slow
 ALICE = {"X-Dev-UserId": "alice", "X-Dev-Roles": "mcp.user,team.blue"}
-
-
-@pytest.fixture(scope="module")
-def probe() -> Iterator[UpstreamProbe]:
-    upstream = UpstreamProbe().start()
-    yield upstream
-    upstream.stop()
 
 
 @pytest.fixture(scope="module")

@@ -98,13 +98,6 @@ def tarpit() -> Iterator[Tarpit]:
     pit.stop()
 
 
-@pytest.fixture(scope="module")
-def healthy() -> Iterator[UpstreamProbe]:
-    probe = UpstreamProbe().start()
-    yield probe
-    probe.stop()
-
-
 def _register(gateway: GatewayProcess, name: str, url: str) -> None:
     response = gateway.client(user="owner", roles="mcp.admin").post(
         "/adapters", json={"name": name, "url": url, "requiredRoles": ["mcp.user"]}
@@ -113,12 +106,12 @@ def _register(gateway: GatewayProcess, name: str, url: str) -> None:
 
 
 def test_abandoned_requests_to_a_hung_upstream_are_cancelled_at_once(
-    tmp_path_factory: pytest.TempPathFactory, tarpit: Tarpit, healthy: UpstreamProbe
+    tmp_path_factory: pytest.TempPathFactory, tarpit: Tarpit, probe: UpstreamProbe
 ) -> None:
     gateway = GatewayProcess(tmp_path_factory.mktemp("abandon")).start()
     try:
         _register(gateway, "hung", tarpit.url)
-        _register(gateway, "healthy", healthy.url)
+        _register(gateway, "healthy", probe.url)
         clients = [_raw_post(gateway.port, "/adapters/hung/mcp", f"user{i % 50}") for i in range(200)]
         wait_for(lambda: tarpit.open >= 200, timeout=30, what="200 requests held by the hung upstream")
         assert _call(gateway, "healthy").status_code == 200  # the other adapter answers meanwhile
@@ -135,7 +128,7 @@ def test_abandoned_requests_to_a_hung_upstream_are_cancelled_at_once(
 
 
 def test_a_hung_adapter_gets_its_bulkhead_and_no_more(
-    tmp_path_factory: pytest.TempPathFactory, tarpit: Tarpit, healthy: UpstreamProbe
+    tmp_path_factory: pytest.TempPathFactory, tarpit: Tarpit, probe: UpstreamProbe
 ) -> None:
     env = {
         "MCPGW_PROXY__MAX_CONNECTIONS": "30",
@@ -146,7 +139,7 @@ def test_a_hung_adapter_gets_its_bulkhead_and_no_more(
     held: list[socket.socket] = []
     try:
         _register(gateway, "hung", tarpit.url)
-        _register(gateway, "healthy", healthy.url)
+        _register(gateway, "healthy", probe.url)
         held = [_raw_post(gateway.port, "/adapters/hung/mcp", f"user{i}") for i in range(20)]
         wait_for(lambda: tarpit.open >= 20, timeout=30, what="20 requests held by the hung upstream")
 
@@ -166,14 +159,14 @@ def test_a_hung_adapter_gets_its_bulkhead_and_no_more(
 
 
 def test_one_user_cannot_hold_more_than_their_share(
-    tmp_path_factory: pytest.TempPathFactory, tarpit: Tarpit, healthy: UpstreamProbe
+    tmp_path_factory: pytest.TempPathFactory, tarpit: Tarpit, probe: UpstreamProbe
 ) -> None:
     env = {"MCPGW_PROXY__MAX_IN_FLIGHT_PER_USER": "5"}
     gateway = GatewayProcess(tmp_path_factory.mktemp("per-user"), env=env).start()
     held: list[socket.socket] = []
     try:
         _register(gateway, "hung", tarpit.url)
-        _register(gateway, "healthy", healthy.url)
+        _register(gateway, "healthy", probe.url)
         held = [_raw_post(gateway.port, "/adapters/hung/mcp", "greedy") for _ in range(5)]
         wait_for(lambda: tarpit.open >= 5, timeout=30, what="5 requests held")
 
@@ -190,13 +183,13 @@ def test_one_user_cannot_hold_more_than_their_share(
 
 
 def test_abandoned_requests_give_their_slots_back_however_their_body_arrived(
-    tmp_path_factory: pytest.TempPathFactory, tarpit: Tarpit, healthy: UpstreamProbe
+    tmp_path_factory: pytest.TempPathFactory, tarpit: Tarpit, probe: UpstreamProbe
 ) -> None:
     env = {"MCPGW_PROXY__MAX_IN_FLIGHT_PER_USER": "3"}
     gateway = GatewayProcess(tmp_path_factory.mktemp("slots"), env=env).start()
     try:
         _register(gateway, "hung", tarpit.url)
-        _register(gateway, "healthy", healthy.url)
+        _register(gateway, "healthy", probe.url)
         for split in (False, True):
             held = [_raw_post(gateway.port, "/adapters/hung/mcp", "alice", split_body=split) for _ in range(3)]
             wait_for(lambda: tarpit.open >= 3, timeout=30, what="3 requests held")
@@ -214,7 +207,7 @@ def test_abandoned_requests_give_their_slots_back_however_their_body_arrived(
 
 
 def test_the_gateway_as_a_whole_admits_no_more_than_its_connection_bound(
-    tmp_path_factory: pytest.TempPathFactory, tarpit: Tarpit, healthy: UpstreamProbe
+    tmp_path_factory: pytest.TempPathFactory, tarpit: Tarpit, probe: UpstreamProbe
 ) -> None:
     env = {"MCPGW_PROXY__MAX_CONNECTIONS": "8", "MCPGW_PROXY__MAX_IN_FLIGHT_PER_ADAPTER": "5"}
     gateway = GatewayProcess(tmp_path_factory.mktemp("total"), env=env).start()
@@ -222,7 +215,7 @@ def test_the_gateway_as_a_whole_admits_no_more_than_its_connection_bound(
     try:
         _register(gateway, "hung", tarpit.url)
         _register(gateway, "hung-too", tarpit.url)
-        _register(gateway, "healthy", healthy.url)
+        _register(gateway, "healthy", probe.url)
         held = [_raw_post(gateway.port, "/adapters/hung/mcp", f"a{i}") for i in range(5)]
         held += [_raw_post(gateway.port, "/adapters/hung-too/mcp", f"b{i}") for i in range(3)]
         wait_for(lambda: tarpit.open >= 8, timeout=30, what="8 requests held by two hung adapters")
