@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.ambiguity import ambiguity_in
-from gateway.errors import InvalidRequest
+from gateway.errors import GatewayError, InvalidRequest, NotFound
 from gateway.refusals import refusal_body
 from gateway.telemetry.logs import client_address_var
 
@@ -50,11 +50,12 @@ class ClientResolver:
     def is_trusted(self, address: IPAddress | None) -> bool:
         return address is not None and any(address in network for network in self._trusted)
 
-    def resolve(self, scope: Scope) -> None:
-        """Rewrite ``scope["client"]`` and ``scope["scheme"]`` when the peer is a trusted proxy."""
+    def resolve(self, scope: Scope) -> bool:
+        """Rewrite ``scope["client"]`` and ``scope["scheme"]`` when the peer is a trusted proxy; True then
+        (the request was relayed by the public edge)."""
         client = scope.get("client")
         if not self._trusted or not client or not self.is_trusted(_address(client[0])):
-            return
+            return False
         forwarded_for: list[bytes] = []
         proto: bytes | None = None
         for name, value in scope["headers"]:
@@ -67,6 +68,7 @@ class ClientResolver:
             scope["client"] = (self._client_of(hops, client[0]), 0)
         if proto is not None and proto.strip().lower() in (b"http", b"https"):
             scope["scheme"] = proto.strip().lower().decode()
+        return True
 
     def _client_of(self, hops: list[str], peer: str) -> str:
         """The nearest hop that is not a trusted proxy: everything left of it was written by the client and
@@ -103,6 +105,27 @@ the ``Forwarded`` header sent upstream and into the URLs of authentication chall
 plain."""
 
 
+CLUSTER_ONLY_PATHS = ("/metrics", "/internal")
+"""Served to callers inside the cluster (the metrics scraper, the tool router), never to a request that a
+trusted proxy relayed from outside: its path rules see the raw path (``/%6Detrics``), this sees it decoded."""
+
+
+def _refusal(scope: Scope, relayed: bool) -> GatewayError | None:
+    ambiguity = ambiguity_in(scope["headers"])
+    if ambiguity is not None:
+        return InvalidRequest(f"Ambiguous request: {ambiguity}")
+    host_problem = _host_problem(scope["headers"])
+    if host_problem is not None:
+        return InvalidRequest(host_problem)
+    if relayed and _is_cluster_only(scope["path"]):
+        return NotFound("Not found.")
+    return None
+
+
+def _is_cluster_only(path: str) -> bool:
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in CLUSTER_ONLY_PATHS)
+
+
 def _host_problem(headers: list[tuple[bytes, bytes]]) -> str | None:
     for name, value in headers:
         if name == b"host" and not _HOST_RE.match(value):
@@ -121,20 +144,20 @@ class Edge:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
-        self._clients.resolve(scope)
+        relayed = self._clients.resolve(scope)
         client = scope.get("client")
         token = client_address_var.set(client[0] if client else None)
         try:
-            problem = ambiguity_in(scope["headers"]) or _host_problem(scope["headers"])
-            if problem is not None:
-                await _refuse(scope, send, InvalidRequest(f"Ambiguous request: {problem}"))
+            error = _refusal(scope, relayed)
+            if error is not None:
+                await _refuse(scope, send, error)
                 return
             await self._app(scope, receive, send)
         finally:
             client_address_var.reset(token)
 
 
-async def _refuse(scope: Scope, send: Send, error: InvalidRequest) -> None:
+async def _refuse(scope: Scope, send: Send, error: GatewayError) -> None:
     content_type, payload = refusal_body(scope["path"], error)
     headers = [(b"content-type", content_type), (b"content-length", str(len(payload)).encode())]
     await send({"type": "http.response.start", "status": error.status, "headers": headers})

@@ -93,3 +93,15 @@ def test_a_forwarded_hop_that_is_not_a_plain_address_is_not_believed(
     assert response.status == 200
     sent = [v for n, v in probe.requests[-1]["raw_headers"] if n == "forwarded"]
     assert sent == [f'for=127.0.0.1;proto=http;host="127.0.0.1:{behind_proxy.port}"']
+
+
+@pytest.mark.parametrize("path", ["/metrics", "/%6Detrics", "/internal/tool-catalog", "/%69nternal/tool-catalog"])
+def test_cluster_only_endpoints_are_not_served_through_the_public_edge(behind_proxy: GatewayProcess, path: str) -> None:
+    # The App Gateway's path rules match the raw path; the gateway decodes it. Whatever the spelling, a request
+    # relayed by the trusted proxy never reaches them, while a caller inside the cluster (here: 127.0.0.2,
+    # not a proxy) still does.
+    relayed = raw_request(behind_proxy.port, "GET", path, [("X-Forwarded-For", "203.0.113.9")])
+    assert relayed.status == 404
+    assert relayed.header("content-type") == "application/problem+json"
+    direct = raw_request(behind_proxy.port, "GET", path, [], source="127.0.0.2")
+    assert direct.status != 404
