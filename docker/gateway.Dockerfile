@@ -1,18 +1,21 @@
 # MCP Gateway: `mcp-gateway serve` on :8000, non-root (uid 1100). Build context: the repository root.
 #   docker build -f docker/gateway.Dockerfile -t mcp-gateway:dev .
-FROM python:3.12.8-slim-bookworm AS build
+FROM python:3.11.11-slim-bookworm AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY gateway/ gateway/
 COPY toolrouter/ toolrouter/
-# Wheels for the app and its azure/kubernetes extras; the runtime stage installs them without a compiler.
-RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[azure,kubernetes]"
+# Wheels for the app and the extras its deployments use: azure (Cosmos DB, workload identity), kubernetes (the
+# runtime) and observability (the trace exporters: the Azure stack always sets
+# APPLICATIONINSIGHTS_CONNECTION_STRING, and the gateway refuses to start with an exporter it cannot load).
+# The runtime stage installs them without a compiler.
+RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[azure,kubernetes,observability]"
 
-FROM python:3.12.8-slim-bookworm
+FROM python:3.11.11-slim-bookworm
 ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN groupadd --gid 1100 mcpgw && useradd --uid 1100 --gid 1100 --no-create-home --shell /usr/sbin/nologin mcpgw
 COPY --from=build /wheels /wheels
-RUN pip install --no-index --find-links /wheels "mcp-gateway[azure,kubernetes]" && rm -rf /wheels
+RUN pip install --no-index --find-links /wheels "mcp-gateway[azure,kubernetes,observability]" && rm -rf /wheels
 WORKDIR /data
 USER 1100:1100
 EXPOSE 8000

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -11,17 +12,20 @@ from pulumi_azure_native import authorization, resources
 
 from infra.components import manifests
 from infra.components.acr_auth import ACR_TOKEN_USER, exchange_refresh_token
+from infra.components.certificate import Certificate, CertificateArgs
 from infra.components.cluster import Cluster, ClusterArgs
 from infra.components.data import Data, DataArgs
+from infra.components.entra_app import EntraApp, EntraAppArgs
 from infra.components.identity import Identity, IdentityArgs
 from infra.components.images import Images, ImagesArgs, RegistryCredentials
 from infra.components.ingress import Ingress, IngressArgs
 from infra.components.network import Network, NetworkArgs
 from infra.components.observability import Observability, ObservabilityArgs
+from infra.components.private_link import PrivateLink, PrivateLinkArgs, cosmos_target, registry_target
 from infra.components.registry import Registry, RegistryArgs
-from infra.components.settings_env import azure_settings, local_settings
 from infra.components.workloads import Workloads, WorkloadsArgs
 from infra.config import AzureConfig, LocalConfig, StackConfig
+from infra.workload_spec import AzureValues, ImageRefs, azure_spec, exported_values, local_spec
 
 
 @dataclass
@@ -30,6 +34,10 @@ class StackOutputs:
     registry_login_server: pulumi.Output[str]
     kubeconfig: pulumi.Output[str]
     workloads: Workloads
+    render_values: dict[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Exported too, so `pulumi stack output --json` is a values file for `python -m infra.render`."""
+    entra_app: dict[str, pulumi.Input[Any]] = field(default_factory=dict)
+    """``azure.entraApp: create``: the created app's scope and roles, to paste into clients."""
 
 
 def build(cfg: StackConfig) -> StackOutputs:
@@ -45,6 +53,10 @@ def export(outputs: StackOutputs) -> None:
     pulumi.export("gatewayUrl", outputs.gateway_url)
     pulumi.export("registryLoginServer", outputs.registry_login_server)
     pulumi.export("kubeconfig", pulumi.Output.secret(outputs.kubeconfig))
+    for key, value in outputs.render_values.items():
+        pulumi.export(key, value)
+    for key, value in outputs.entra_app.items():
+        pulumi.export(key, value)
 
 
 def _router_secret() -> pulumi.Output[str]:
@@ -68,6 +80,8 @@ def _build_azure(cfg: StackConfig, az: AzureConfig) -> StackOutputs:
             vnet_cidr=az.vnet_cidr,
             aks_subnet_cidr=az.aks_subnet_cidr,
             appgw_subnet_cidr=az.appgw_subnet_cidr,
+            endpoints_subnet_cidr=az.endpoints_subnet_cidr if az.private_endpoints else None,
+            zones=az.availability_zones,
         ),
     )
     obs = Observability(
@@ -92,6 +106,7 @@ def _build_azure(cfg: StackConfig, az: AzureConfig) -> StackOutputs:
             network_policy=az.network_policy,
             tier=az.aks_tier,
             kubernetes_version=az.kubernetes_version,
+            availability_zones=az.availability_zones,
         ),
     )
     registry = Registry(
@@ -104,6 +119,7 @@ def _build_azure(cfg: StackConfig, az: AzureConfig) -> StackOutputs:
             subscription_id=client.subscription_id,
             kubelet_object_id=cluster.kubelet_object_id,
             pusher_object_id=client.object_id if cfg.images.build else None,
+            public_network_access=az.registry_public_access,
         ),
     )
     data = Data(
@@ -114,8 +130,24 @@ def _build_azure(cfg: StackConfig, az: AzureConfig) -> StackOutputs:
             account_name=f"{prefix}-cosmos",
             use_identities=az.cosmos_use_identities,
             serverless=az.cosmos_serverless,
+            max_throughput=az.cosmos_max_throughput,
+            backup=az.cosmos_backup,
+            zone_redundant=bool(az.availability_zones),
+            public_network_access=not az.private_endpoints,
         ),
     )
+    if net.endpoints_subnet_id is not None:
+        PrivateLink(
+            "private-link",
+            PrivateLinkArgs(
+                resource_group_name=rg_name,
+                location=location,
+                prefix=prefix,
+                vnet_id=net.vnet_id,
+                subnet_id=net.endpoints_subnet_id,
+                targets=[cosmos_target(data.account_id), registry_target(registry.registry_id)],
+            ),
+        )
     identity = Identity(
         "identity",
         IdentityArgs(
@@ -123,27 +155,15 @@ def _build_azure(cfg: StackConfig, az: AzureConfig) -> StackOutputs:
             location=location,
             prefix=prefix,
             oidc_issuer_url=cluster.oidc_issuer_url,
-            namespace=cfg.workloads.namespace,
+            gateway_namespace=cfg.workloads.gateway_namespace,
             gateway_service_account=manifests.GATEWAY_SA,
+            workload_namespace=cfg.workloads.adapter_namespace,
             workload_service_account=manifests.WORKLOAD_SA,
             cosmos_account_name=data.account_name,
             cosmos_account_id=data.account_id,
         ),
     )
-    Ingress(
-        "ingress",
-        IngressArgs(
-            resource_group_name=rg_name,
-            location=location,
-            prefix=prefix,
-            subscription_id=client.subscription_id,
-            subnet_id=net.appgw_subnet_id,
-            public_ip_id=net.public_ip_id,
-            backend_ip=az.gateway_internal_ip,
-            min_capacity=az.appgw_min_capacity,
-            max_capacity=az.appgw_max_capacity,
-        ),
-    )
+    public_url = _edge(az, rg_name, client, net)
     credentials = None
     if cfg.images.build:
         token = authorization.get_client_token_output()
@@ -163,38 +183,26 @@ def _build_azure(cfg: StackConfig, az: AzureConfig) -> StackOutputs:
             build=cfg.images.build,
             gateway_ref=cfg.images.gateway,
             router_ref=cfg.images.router,
+            bridge=cfg.images.bridge,
             credentials=credentials,
         ),
         opts=pulumi.ResourceOptions(depends_on=[registry]),
     )
-    public_url = pulumi.Output.concat("http://", net.fqdn)
-    env = azure_settings(
-        namespace=cfg.workloads.namespace,
+    entra_client_id, entra_outputs = _entra_app(az)
+    values = AzureValues(
         registry=registry.login_server,
-        bridge_image=cfg.images.bridge,
         public_url=public_url,
         tenant_id=az.tenant_id or client.tenant_id,
-        client_id=az.entra_client_id,
+        entra_client_id=entra_client_id,
         cosmos_endpoint=data.endpoint,
         cosmos_key=data.primary_key,
-        router_secret=_router_secret(),
         appinsights_connection_string=obs.connection_string,
-        trusted_proxies=[az.appgw_subnet_cidr],
-    )
-    spec = manifests.WorkloadSpec(
-        namespace=cfg.workloads.namespace,
-        gateway_image=images.gateway,
-        router_image=images.router,
-        gateway_replicas=cfg.workloads.gateway_replicas,
-        router_replicas=cfg.workloads.router_replicas,
-        gateway_env=env.plain,
-        gateway_secret_env=env.secret,
         gateway_client_id=identity.gateway_client_id,
         workload_client_id=identity.workload_client_id,
-        internal_lb_ip=az.gateway_internal_ip,
-        gateway_cpu_limit=cfg.workloads.gateway_cpu_limit,
-        gateway_memory_limit=cfg.workloads.gateway_memory_limit,
+        overlay_cidrs=cluster.overlay_cidrs,
     )
+    image_refs = ImageRefs(gateway=images.gateway, router=images.router, bridge=images.bridge)
+    spec = azure_spec(cfg, az, image_refs, values, router_secret=_router_secret())
     # The federated credentials must exist before pods ask for tokens.
     workloads = Workloads(
         "workloads",
@@ -206,7 +214,66 @@ def _build_azure(cfg: StackConfig, az: AzureConfig) -> StackOutputs:
         registry_login_server=registry.login_server,
         kubeconfig=cluster.kubeconfig,
         workloads=workloads,
+        render_values=exported_values(values),
+        entra_app=entra_outputs,
     )
+
+
+def _entra_app(az: AzureConfig) -> tuple[pulumi.Input[str], dict[str, pulumi.Input[Any]]]:
+    """The client id the gateway accepts tokens for, and (when the stack creates the app) its outputs."""
+    if az.entra_app == "existing":
+        # infra/config.py refuses `existing` without entraClientId.
+        return az.entra_client_id or "", {}
+    app = EntraApp(
+        "entra",
+        EntraAppArgs(prefix=az.resource_prefix, assignment_required=az.entra_app_assignment_required),
+    )
+    return app.client_id, {"entraScope": app.scope, "entraAppRoles": app.app_roles}
+
+
+def _edge(
+    az: AzureConfig,
+    rg_name: pulumi.Output[str],
+    client: pulumi.Output[authorization.GetClientConfigResult],
+    net: Network,
+) -> pulumi.Output[str]:
+    """The HTTPS entry: the listener certificate and the Application Gateway. Returns the public URL."""
+    prefix, location = az.resource_prefix, az.location
+    public_host = pulumi.Output.from_input(az.public_host_name) if az.public_host_name else net.fqdn
+    certificate = Certificate(
+        "certificate",
+        CertificateArgs(
+            resource_group_name=rg_name,
+            location=location,
+            prefix=prefix,
+            label=az.label,
+            subscription_id=client.subscription_id,
+            tenant_id=client.tenant_id,
+            host_name=public_host,
+            secret_id=az.tls_certificate_secret_id,
+            key_vault_id=az.tls_key_vault_id,
+        ),
+    )
+    Ingress(
+        "ingress",
+        IngressArgs(
+            resource_group_name=rg_name,
+            location=location,
+            prefix=prefix,
+            subscription_id=client.subscription_id,
+            subnet_id=net.appgw_subnet_id,
+            public_ip_id=net.public_ip_id,
+            backend_ip=az.gateway_internal_ip,
+            certificate_secret_id=certificate.secret_id,
+            identity_id=certificate.identity_id,
+            min_capacity=az.appgw_min_capacity,
+            max_capacity=az.appgw_max_capacity,
+            zones=az.availability_zones,
+        ),
+        # The App Gateway reads the certificate when it is created: its identity's grant must exist first.
+        opts=pulumi.ResourceOptions(depends_on=[certificate]),
+    )
+    return pulumi.Output.concat("https://", public_host)
 
 
 def _build_local(cfg: StackConfig, local: LocalConfig) -> StackOutputs:
@@ -220,35 +287,26 @@ def _build_local(cfg: StackConfig, local: LocalConfig) -> StackOutputs:
             build=cfg.images.build,
             gateway_ref=cfg.images.gateway,
             router_ref=cfg.images.router,
+            bridge=cfg.images.bridge,
+            # kind's nodes run on the machine that builds; `docker build` without --platform, as docs/deploy.md.
+            platform=None,
         ),
     )
     redis_password = random.RandomPassword("redis-password", length=32, special=False).result
-    namespace = cfg.workloads.namespace
-    env = local_settings(
-        namespace=namespace,
-        registry=registry,
-        bridge_image=cfg.images.bridge,
+    gateway_namespace = cfg.workloads.gateway_namespace
+    spec = local_spec(
+        cfg,
+        local,
+        ImageRefs(gateway=images.gateway, router=images.router, bridge=images.bridge),
         router_secret=_router_secret(),
-        redis_url=redis_password.apply(lambda p: manifests.redis_url(namespace, p)),
-    )
-    spec = manifests.WorkloadSpec(
-        namespace=namespace,
-        gateway_image=images.gateway,
-        router_image=images.router,
-        gateway_replicas=cfg.workloads.gateway_replicas,
-        router_replicas=cfg.workloads.router_replicas,
-        gateway_env=env.plain,
-        gateway_secret_env=env.secret,
-        redis=manifests.RedisSpec(image=local.redis_image),
         redis_password=redis_password,
-        gateway_cpu_limit=cfg.workloads.gateway_cpu_limit,
-        gateway_memory_limit=cfg.workloads.gateway_memory_limit,
+        redis_url=redis_password.apply(lambda p: manifests.redis_url(gateway_namespace, p)),
     )
     workloads = Workloads("workloads", WorkloadsArgs(spec=spec, provider=provider))
     ambient = f"(ambient kubeconfig, context {local.kube_context})"
     kubeconfig = pulumi.Output.secret(local.kubeconfig or ambient)
     return StackOutputs(
-        # ClusterIP only: reachable through `kubectl port-forward svc/mcpgateway-service 8000:8000`.
+        # ClusterIP only: `kubectl -n <gatewayNamespace> port-forward svc/mcpgateway-service 8000:8000`.
         gateway_url=pulumi.Output.from_input(f"http://localhost:{manifests.PORT}"),
         registry_login_server=pulumi.Output.from_input(registry),
         kubeconfig=kubeconfig,

@@ -5,7 +5,8 @@ bridge, ``python -m gateway.bridge``, serves it over Streamable HTTP) and ``url`
 Container images need a container runtime, so they are refused with a 400 that says so.
 
 Children inherit the gateway's environment minus its own ``MCPGW_*`` settings (which hold secrets),
-plus the resource's ``environmentVariables``. They run in the gateway's working directory.
+plus the resource's ``environmentVariables``, with the directory of the gateway's own interpreter first on
+``PATH``. They run in the gateway's working directory.
 """
 
 from __future__ import annotations
@@ -38,8 +39,25 @@ class _Workload:
 
 
 def child_environment(spec_env: dict[str, str] | None = None) -> dict[str, str]:
+    """What a child process gets; a ``PATH`` in ``environmentVariables`` is used exactly as given."""
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("MCPGW_")}
+    inherited["PATH"] = gateway_interpreter_first(inherited.get("PATH", os.defpath))
     return {**inherited, "PYTHONUNBUFFERED": "1", **(spec_env or {})}
+
+
+def gateway_interpreter_first(path: str) -> str:
+    """``path`` with the directory of the interpreter running the gateway in front.
+
+    A command such as ``python3 server.py`` then runs on the gateway's own Python with its packages (``mcp``,
+    ``uvicorn``, ...), which is what a user of ``make run`` expects: ``make run`` starts the gateway from
+    ``.venv`` without activating it, so the shell's ``python3`` is usually another Python without them.
+    """
+    if not sys.executable:  # an embedded interpreter that cannot tell: leave PATH alone
+        return path
+    # Not resolved: a virtual environment's python is a symlink to the base interpreter's directory.
+    own = os.path.dirname(sys.executable)
+    rest = [entry for entry in path.split(os.pathsep) if entry != own] if path else []
+    return os.pathsep.join([own, *rest])
 
 
 class LocalRuntime:
@@ -70,8 +88,12 @@ class LocalRuntime:
                 f"'{spec.name}' names only a container image, which needs the Kubernetes runtime "
                 "(MCPGW_RUNTIME__KIND=kubernetes). On the local runtime give a command (and args) or a url."
             )
-        if shutil.which(spec.command) is None:
-            raise UnsupportedOnRuntime(f"The command '{spec.command}' was not found on the gateway's PATH.")
+        # Looked up on the PATH the replicas will get, so what is accepted here is what they run.
+        if shutil.which(spec.command, path=child_environment(dict(spec.env)).get("PATH")) is None:
+            raise UnsupportedOnRuntime(
+                f"The command '{spec.command}' was not found on the PATH of the gateway's child processes "
+                "(the directory of the gateway's Python, then the gateway's PATH)."
+            )
 
     async def register(self, spec: WorkloadSpec) -> None:
         """Adopt a stored workload at start-up: local processes died with the previous gateway."""

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -26,6 +26,7 @@ class ClusterArgs:
     network_policy: str
     tier: str = "Free"
     kubernetes_version: str | None = None
+    availability_zones: Sequence[str] = field(default_factory=list)
     pod_cidr: str = "10.244.0.0/16"
     service_cidr: str = "10.96.0.0/16"
     dns_service_ip: str = "10.96.0.10"
@@ -38,6 +39,8 @@ class Cluster(pulumi.ComponentResource):
     kubelet_object_id: pulumi.Output[str]
     kubeconfig: pulumi.Output[str]
     provider: k8s.Provider
+    overlay_cidrs: list[str]
+    """The pod and service networks (Azure CNI overlay): in no subnet of the VNet, yet the cluster's own."""
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mcpgw:azure:Cluster", name, None, opts)
@@ -63,6 +66,7 @@ class Cluster(pulumi.ComponentResource):
                     os_type=cs.OSType.LINUX,
                     vnet_subnet_id=args.subnet_id,
                     type=cs.AgentPoolType.VIRTUAL_MACHINE_SCALE_SETS,
+                    availability_zones=list(args.availability_zones) or None,
                 )
             ],
             network_profile=cs.ContainerServiceNetworkProfileArgs(
@@ -102,6 +106,7 @@ class Cluster(pulumi.ComponentResource):
         )
         self.kubelet_object_id = cluster.identity_profile.apply(_kubelet_object_id)
         self.cluster_name = cluster.name
+        self.overlay_cidrs = [args.pod_cidr, args.service_cidr]
         self.provider = k8s.Provider(
             f"{name}-k8s",
             kubeconfig=self.kubeconfig,

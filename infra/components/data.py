@@ -18,6 +18,13 @@ class DataArgs:
     use_identities: bool = True
     """Data-plane RBAC only: account keys are disabled and never leave Azure."""
     serverless: bool = True
+    max_throughput: int = 1000
+    """Provisioned accounts: the database's autoscale ceiling (RU/s), shared by its containers."""
+    backup: str = "Periodic"
+    """``Periodic`` (Azure's default) or ``Continuous7Days``/``Continuous30Days`` (point-in-time restore)."""
+    zone_redundant: bool = False
+    public_network_access: bool = True
+    """False once a private endpoint carries the traffic."""
     database_name: str = COSMOS_DATABASE
     containers: dict[str, str] = field(default_factory=lambda: dict(COSMOS_CONTAINERS))
 
@@ -41,7 +48,11 @@ class Data(pulumi.ComponentResource):
             account_name=args.account_name,
             kind=cosmosdb.DatabaseAccountKind.GLOBAL_DOCUMENT_DB,
             database_account_offer_type=cosmosdb.DatabaseAccountOfferType.STANDARD,
-            locations=[cosmosdb.LocationArgs(location_name=args.location, failover_priority=0)],
+            locations=[
+                cosmosdb.LocationArgs(
+                    location_name=args.location, failover_priority=0, is_zone_redundant=args.zone_redundant
+                )
+            ],
             consistency_policy=cosmosdb.ConsistencyPolicyArgs(
                 default_consistency_level=cosmosdb.DefaultConsistencyLevel.SESSION
             ),
@@ -50,6 +61,12 @@ class Data(pulumi.ComponentResource):
             # Keys can't change the account's shape (databases, containers) either way.
             disable_key_based_metadata_write_access=True,
             minimal_tls_version=cosmosdb.MinimalTlsVersion.TLS12,
+            backup_policy=_backup_policy(args.backup),
+            public_network_access=(
+                cosmosdb.PublicNetworkAccess.ENABLED
+                if args.public_network_access
+                else cosmosdb.PublicNetworkAccess.DISABLED
+            ),
             opts=child,
         )
         database = cosmosdb.SqlResourceSqlDatabase(
@@ -58,6 +75,14 @@ class Data(pulumi.ComponentResource):
             account_name=account.name,
             database_name=args.database_name,
             resource=cosmosdb.SqlDatabaseResourceArgs(id=args.database_name),
+            # Shared autoscale throughput: the three containers scale together, from a tenth of the ceiling.
+            options=(
+                None
+                if args.serverless
+                else cosmosdb.CreateUpdateOptionsArgs(
+                    autoscale_settings=cosmosdb.AutoscaleSettingsArgs(max_throughput=args.max_throughput)
+                )
+            ),
             opts=child,
         )
         for key, container in args.containers.items():
@@ -87,3 +112,12 @@ class Data(pulumi.ComponentResource):
             )
             self.primary_key = pulumi.Output.secret(keys.primary_master_key)
         self.register_outputs({"endpoint": account.document_endpoint})
+
+
+def _backup_policy(backup: str) -> cosmosdb.ContinuousModeBackupPolicyArgs | None:
+    if backup == "Periodic":
+        return None  # Azure's default: a copy every four hours, two kept
+    return cosmosdb.ContinuousModeBackupPolicyArgs(
+        type=cosmosdb.BackupPolicyType.CONTINUOUS,
+        continuous_mode_properties=cosmosdb.ContinuousModePropertiesArgs(tier=cosmosdb.ContinuousTier(backup)),
+    )

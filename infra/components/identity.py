@@ -24,8 +24,10 @@ class IdentityArgs:
     location: str
     prefix: str
     oidc_issuer_url: pulumi.Input[str]
-    namespace: str
+    gateway_namespace: str
     gateway_service_account: str
+    workload_namespace: str
+    """The adapter namespace, where pods with ``useWorkloadIdentity`` run."""
     workload_service_account: str
     cosmos_account_name: pulumi.Input[str]
     cosmos_account_id: pulumi.Input[str]
@@ -42,8 +44,8 @@ class Identity(pulumi.ComponentResource):
     def __init__(self, name: str, args: IdentityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mcpgw:azure:Identity", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        gateway = self._identity(name, "gateway", args, args.gateway_service_account)
-        workload = self._identity(name, "workload", args, args.workload_service_account)
+        gateway = self._identity(name, "gateway", args, args.gateway_namespace, args.gateway_service_account)
+        workload = self._identity(name, "workload", args, args.workload_namespace, args.workload_service_account)
         assignment_id = random.RandomUuid(f"{name}-cosmos-assignment-id", opts=child)
         cosmosdb.SqlResourceSqlRoleAssignment(
             f"{name}-gateway-cosmos",
@@ -63,7 +65,7 @@ class Identity(pulumi.ComponentResource):
         self.register_outputs({"gatewayClientId": gateway.client_id, "workloadClientId": workload.client_id})
 
     def _identity(
-        self, name: str, role: str, args: IdentityArgs, service_account: str
+        self, name: str, role: str, args: IdentityArgs, namespace: str, service_account: str
     ) -> managedidentity.UserAssignedIdentity:
         child = pulumi.ResourceOptions(parent=self)
         uami = managedidentity.UserAssignedIdentity(
@@ -79,7 +81,7 @@ class Identity(pulumi.ComponentResource):
             resource_name_=uami.name,
             federated_identity_credential_resource_name=f"{args.prefix}-{role}-sa",
             issuer=args.oidc_issuer_url,
-            subject=service_account_subject(args.namespace, service_account),
+            subject=service_account_subject(namespace, service_account),
             audiences=[TOKEN_EXCHANGE_AUDIENCE],
             opts=child,
         )

@@ -22,7 +22,9 @@ GATEWAY_SA = "mcpgateway-sa"
 GATEWAY_SERVICE = "mcpgateway-service"
 WORKLOAD_SA = "workload-sa"
 ROUTER = "toolgateway"
+ROUTER_SA = "toolgateway-sa"
 ROUTER_SERVICE = "toolgateway-service"
+ROUTER_SECRET = "toolgateway-secrets"
 REDIS = "redis"
 REDIS_SERVICE = "redis-service"
 APP_SECRET = "mcpgateway-secrets"
@@ -37,6 +39,13 @@ WI_USE_LABEL = "azure.workload.identity/use"
 WI_CLIENT_ID_ANNOTATION = "azure.workload.identity/client-id"
 INTERNAL_LB_ANNOTATION = "service.beta.kubernetes.io/azure-load-balancer-internal"
 INTERNAL_LB_IP_ANNOTATION = "service.beta.kubernetes.io/azure-load-balancer-ipv4"
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+"""Set by the API server on every namespace: what a namespaceSelector can rely on."""
+ROUTER_SHARED_SECRETS = ("MCPGW_ROUTER__SECRET", "APPLICATIONINSIGHTS_CONNECTION_STRING")
+"""Secret settings the router needs too; copied into its own Secret, since a pod reads only its namespace's."""
+METADATA_CIDRS = ("169.254.169.254/32", "168.63.129.16/32")
+"""The instance metadata endpoint (it hands out the node's managed-identity tokens) and Azure's wireserver.
+Not all of link-local: node-local DNS caches live there too (169.254.20.10, AKS LocalDNS)."""
 
 # Graceful shutdown. A deleted pod first runs its preStop hook while Kubernetes takes it out of Services
 # and endpoint lists (the gateway's own replica watch included), which lags by a few seconds; only then
@@ -59,10 +68,32 @@ class RedisSpec:
 
 
 @dataclass(frozen=True)
+class EgressSpec:
+    """Where adapters, tools and the router may connect: DNS always, the internet unless turned off, never
+    the metadata endpoints, the cluster's own networks (nodes, pods, services: the API server's
+    ``kubernetes`` Service and the kubelets included) or ``denied_cidrs``."""
+
+    cluster_cidrs: tuple[str, ...]
+    internet: bool = True
+    denied_cidrs: tuple[str, ...] = ()
+    dns_namespace: str = "kube-system"
+    dns_labels: Mapping[str, str] = field(default_factory=lambda: {"k8s-app": "kube-dns"})
+    """CoreDNS on AKS and kind."""
+
+    def blocked(self) -> list[str]:
+        """The ``except`` list of the internet rule, in order, without repeats."""
+        return list(dict.fromkeys([*METADATA_CIDRS, *self.cluster_cidrs, *self.denied_cidrs]))
+
+
+@dataclass(frozen=True)
 class WorkloadSpec:
     """Inputs of the workloads; string-typed fields may hold ``pulumi.Output`` values."""
 
-    namespace: str
+    gateway_namespace: str
+    """The gateway, its settings and (local stack) Redis."""
+    adapter_namespace: str
+    """The runtime's namespace: adapters, tools and the tool router, which the gateway discovers there."""
+    egress: EgressSpec
     gateway_image: Any
     router_image: Any
     gateway_replicas: int
@@ -80,6 +111,8 @@ class WorkloadSpec:
     redis_password: Any | None = None
     gateway_cpu_limit: str = "1"
     gateway_memory_limit: str = "512Mi"
+    metrics_namespace: str = "kube-system"
+    """The in-cluster Prometheus scraper's namespace; it may reach the router's /metrics."""
     extra_labels: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -88,45 +121,64 @@ class WorkloadSpec:
 
 
 def build_manifests(spec: WorkloadSpec) -> list[Manifest]:
-    """Every object of the workloads, namespace first, in a dependency-friendly order."""
+    """Every object of the workloads, namespaces first, in a dependency-friendly order."""
     docs = [
-        namespace(spec),
+        *namespaces(spec),
         *service_accounts(spec),
         runtime_role(spec),
         runtime_role_binding(spec),
         app_config(spec),
         app_secret(spec),
+        router_secret(spec),
         gateway_deployment(spec),
         gateway_service(spec),
         router_statefulset(spec),
         router_service(spec),
         *network_policies(spec),
-        pdb(spec, GATEWAY, {"app": GATEWAY}),
-        pdb(spec, ROUTER, {"app": ROUTER}),
+        pdb(spec, spec.gateway_namespace, GATEWAY, {"app": GATEWAY}),
+        pdb(spec, spec.adapter_namespace, ROUTER, {"app": ROUTER}),
     ]
     if spec.redis is not None:
         docs += [redis_secret(spec), redis_deployment(spec, spec.redis), redis_service(spec)]
+    _check_unique(docs)
     return docs
 
 
-def _meta(spec: WorkloadSpec, name: str, **extra: Any) -> dict[str, Any]:
+def _check_unique(docs: list[Manifest]) -> None:
+    # The workloads component names each Pulumi resource after its kind and name, without the namespace
+    # (so objects keep their identity across releases): two namespaces must not reuse a name for a kind.
+    keys = [(d["kind"], d["metadata"]["name"]) for d in docs]
+    duplicates = sorted({key for key in keys if keys.count(key) > 1})
+    if duplicates:
+        raise ValueError(f"manifest names must be unique per kind across namespaces: {duplicates}")
+
+
+def _meta(spec: WorkloadSpec, namespace_name: str, name: str, **extra: Any) -> dict[str, Any]:
     labels = {"app.kubernetes.io/part-of": "mcp-gateway", **spec.extra_labels, **extra.pop("labels", {})}
-    return {"name": name, "namespace": spec.namespace, "labels": labels, **extra}
+    return {"name": name, "namespace": namespace_name, "labels": labels, **extra}
 
 
-def namespace(spec: WorkloadSpec) -> Manifest:
-    # baseline enforced (adapters come from user images), restricted reported so drift is visible.
+def namespaces(spec: WorkloadSpec) -> list[Manifest]:
+    return [namespace(spec.gateway_namespace), namespace(spec.adapter_namespace)]
+
+
+def namespace(name: str) -> Manifest:
+    # restricted enforced in both: the infrastructure's pods and every pod the runtime builds
+    # (gateway/runtimes/k8s_manifests.py) comply, so an object that does not (an edited StatefulSet, a
+    # runAsUser of 0) is refused at admission instead of running with more rights than intended.
     labels = {
-        "pod-security.kubernetes.io/enforce": "baseline",
+        "pod-security.kubernetes.io/enforce": "restricted",
+        "pod-security.kubernetes.io/enforce-version": "latest",
         "pod-security.kubernetes.io/warn": "restricted",
+        "pod-security.kubernetes.io/audit": "restricted",
         "app.kubernetes.io/part-of": "mcp-gateway",
     }
-    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": spec.namespace, "labels": labels}}
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
 
 
 def service_accounts(spec: WorkloadSpec) -> list[Manifest]:
-    def sa(name: str, client_id: Any | None, automount: bool) -> Manifest:
-        meta = _meta(spec, name)
+    def sa(namespace_name: str, name: str, client_id: Any | None, automount: bool) -> Manifest:
+        meta = _meta(spec, namespace_name, name)
         if client_id is not None:
             meta["annotations"] = {WI_CLIENT_ID_ANNOTATION: client_id}
         return {
@@ -136,16 +188,21 @@ def service_accounts(spec: WorkloadSpec) -> list[Manifest]:
             "automountServiceAccountToken": automount,
         }
 
-    # Adapters never talk to the Kubernetes API; the workload identity webhook mounts its own token.
-    return [sa(GATEWAY_SA, spec.gateway_client_id, True), sa(WORKLOAD_SA, spec.workload_client_id, False)]
+    # Only the gateway talks to the Kubernetes API; the workload identity webhook mounts its own token.
+    return [
+        sa(spec.gateway_namespace, GATEWAY_SA, spec.gateway_client_id, True),
+        sa(spec.adapter_namespace, WORKLOAD_SA, spec.workload_client_id, False),
+        sa(spec.adapter_namespace, ROUTER_SA, None, False),
+    ]
 
 
 def runtime_role(spec: WorkloadSpec) -> Manifest:
-    """Exactly the calls the Kubernetes runtime makes (gateway/runtimes/k8s_rbac.py), nothing more."""
+    """Exactly the calls the Kubernetes runtime makes (gateway/runtimes/k8s_rbac.py), nothing more, and only
+    in the adapter namespace: the gateway cannot touch its own namespace's objects."""
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "Role",
-        "metadata": _meta(spec, RUNTIME_ROLE),
+        "metadata": _meta(spec, spec.adapter_namespace, RUNTIME_ROLE),
         "rules": copy.deepcopy(RBAC_RULES),
     }
 
@@ -154,9 +211,9 @@ def runtime_role_binding(spec: WorkloadSpec) -> Manifest:
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "RoleBinding",
-        "metadata": _meta(spec, RUNTIME_ROLE),
+        "metadata": _meta(spec, spec.adapter_namespace, RUNTIME_ROLE),
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": RUNTIME_ROLE},
-        "subjects": [{"kind": "ServiceAccount", "name": GATEWAY_SA, "namespace": spec.namespace}],
+        "subjects": [{"kind": "ServiceAccount", "name": GATEWAY_SA, "namespace": spec.gateway_namespace}],
     }
 
 
@@ -164,7 +221,7 @@ def app_config(spec: WorkloadSpec) -> Manifest:
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": _meta(spec, APP_CONFIG),
+        "metadata": _meta(spec, spec.gateway_namespace, APP_CONFIG),
         "data": dict(spec.gateway_env),
     }
 
@@ -174,8 +231,20 @@ def app_secret(spec: WorkloadSpec) -> Manifest:
         "apiVersion": "v1",
         "kind": "Secret",
         "type": "Opaque",
-        "metadata": _meta(spec, APP_SECRET),
+        "metadata": _meta(spec, spec.gateway_namespace, APP_SECRET),
         "stringData": dict(spec.gateway_secret_env),
+    }
+
+
+def router_secret(spec: WorkloadSpec) -> Manifest:
+    """The router's share of the gateway's secrets (never the Cosmos key or the Redis URL)."""
+    shared = {k: v for k, v in spec.gateway_secret_env.items() if k in ROUTER_SHARED_SECRETS}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": _meta(spec, spec.adapter_namespace, ROUTER_SECRET),
+        "stringData": shared,
     }
 
 
@@ -224,6 +293,12 @@ def _scratch_volumes(*names: str) -> list[dict[str, Any]]:
     return [{"name": n, "emptyDir": {"sizeLimit": "256Mi"}} for n in names]
 
 
+def _scrape_annotations() -> dict[str, str]:
+    """The Prometheus convention (AKS managed Prometheus honours it once pod-annotation scraping is on for
+    the namespace): /metrics is scraped inside the cluster, never through the App Gateway."""
+    return {"prometheus.io/scrape": "true", "prometheus.io/port": str(PORT), "prometheus.io/path": "/metrics"}
+
+
 def gateway_deployment(spec: WorkloadSpec) -> Manifest:
     pod_sc, container_sc = _security_context(UID)
     labels = {"app": GATEWAY, "app.kubernetes.io/name": GATEWAY}
@@ -269,18 +344,21 @@ def gateway_deployment(spec: WorkloadSpec) -> Manifest:
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _meta(spec, GATEWAY, labels={"app": GATEWAY}),
+        "metadata": _meta(spec, spec.gateway_namespace, GATEWAY, labels={"app": GATEWAY}),
         "spec": {
             "replicas": spec.gateway_replicas,
             "selector": {"matchLabels": {"app": GATEWAY}},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
-            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+            "template": {
+                "metadata": {"labels": labels, "annotations": _scrape_annotations()},
+                "spec": pod_spec,
+            },
         },
     }
 
 
 def gateway_service(spec: WorkloadSpec) -> Manifest:
-    meta = _meta(spec, GATEWAY_SERVICE)
+    meta = _meta(spec, spec.gateway_namespace, GATEWAY_SERVICE)
     svc: dict[str, Any] = {
         "selector": {"app": GATEWAY},
         "ports": [{"name": "http", "port": PORT, "targetPort": "http", "protocol": "TCP"}],
@@ -315,25 +393,15 @@ def router_statefulset(spec: WorkloadSpec) -> Manifest:
     labels = {"app": ROUTER, "app.kubernetes.io/name": ROUTER, "adapter/type": "mcp", "adapter/name": ROUTER}
     env: list[dict[str, Any]] = [
         {"name": "PORT", "value": str(PORT)},
-        {"name": "MCPGW_ROUTER__CATALOG_URL", "value": router_catalog_url(spec.namespace)},
-        {
-            "name": "MCPGW_ROUTER__SECRET",
-            "valueFrom": {"secretKeyRef": {"name": APP_SECRET, "key": "MCPGW_ROUTER__SECRET"}},
-        },
+        {"name": "MCPGW_ROUTER__CATALOG_URL", "value": router_catalog_url(spec.gateway_namespace)},
     ]
     # The router applies the gateway's SSRF policy to `url` tools; without the environment it fails closed.
     for name in ROUTER_SHARED_SETTINGS:
         if name in spec.gateway_env:
             env.append({"name": name, "value": spec.gateway_env[name]})
-    if "APPLICATIONINSIGHTS_CONNECTION_STRING" in spec.gateway_secret_env:
-        env.append(
-            {
-                "name": "APPLICATIONINSIGHTS_CONNECTION_STRING",
-                "valueFrom": {
-                    "secretKeyRef": {"name": APP_SECRET, "key": "APPLICATIONINSIGHTS_CONNECTION_STRING"}
-                },
-            }
-        )
+    for name in ROUTER_SHARED_SECRETS:
+        if name in spec.gateway_secret_env:
+            env.append({"name": name, "valueFrom": {"secretKeyRef": {"name": ROUTER_SECRET, "key": name}}})
     lifecycle, termination_grace = _shutdown(ROUTER_CALL_SECONDS, ROUTER_SHUTDOWN_MARGIN_SECONDS)
     container = {
         "name": ROUTER,
@@ -348,9 +416,9 @@ def router_statefulset(spec: WorkloadSpec) -> Manifest:
         "lifecycle": lifecycle,
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
-    # It shares mcpgateway-sa (the contract) but needs no API access, so it gets no token.
+    # It needs no API access, so its own service account and no token.
     pod_spec = {
-        "serviceAccountName": GATEWAY_SA,
+        "serviceAccountName": ROUTER_SA,
         "automountServiceAccountToken": False,
         "securityContext": pod_sc,
         "terminationGracePeriodSeconds": termination_grace,
@@ -360,22 +428,23 @@ def router_statefulset(spec: WorkloadSpec) -> Manifest:
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
-        "metadata": _meta(spec, ROUTER, labels={"app": ROUTER}),
+        "metadata": _meta(spec, spec.adapter_namespace, ROUTER, labels={"app": ROUTER}),
         "spec": {
             "serviceName": ROUTER_SERVICE,
             "replicas": spec.router_replicas,
             "podManagementPolicy": "Parallel",
             "selector": {"matchLabels": {"app": ROUTER}},
-            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+            "template": {"metadata": {"labels": labels, "annotations": _scrape_annotations()}, "spec": pod_spec},
         },
     }
 
 
 def router_service(spec: WorkloadSpec) -> Manifest:
+    # In the adapter namespace: the gateway finds the router's replicas the way it finds an adapter's.
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _meta(spec, ROUTER_SERVICE),
+        "metadata": _meta(spec, spec.adapter_namespace, ROUTER_SERVICE),
         "spec": {
             "clusterIP": "None",
             "selector": {"app": ROUTER},
@@ -385,13 +454,24 @@ def router_service(spec: WorkloadSpec) -> Manifest:
 
 
 def _policy(
-    spec: WorkloadSpec, name: str, selector: dict[str, Any], ingress: list[dict[str, Any]]
+    spec: WorkloadSpec, namespace_name: str, name: str, selector: dict[str, Any], ingress: list[dict[str, Any]]
 ) -> Manifest:
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
-        "metadata": _meta(spec, name),
+        "metadata": _meta(spec, namespace_name, name),
         "spec": {"podSelector": selector, "policyTypes": ["Ingress"], "ingress": ingress},
+    }
+
+
+def _egress_policy(
+    spec: WorkloadSpec, name: str, selector: dict[str, Any], egress: list[dict[str, Any]]
+) -> Manifest:
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _meta(spec, spec.adapter_namespace, name),
+        "spec": {"podSelector": selector, "policyTypes": ["Egress"], "egress": egress},
     }
 
 
@@ -399,34 +479,37 @@ def _from_apps(*apps: str) -> list[dict[str, Any]]:
     return [{"podSelector": {"matchLabels": {"app": app}}} for app in apps]
 
 
+def _in_namespace(namespace_name: str, pod_labels: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """A peer in another namespace (both selectors in one peer: pods matching both, not either)."""
+    peer: dict[str, Any] = {"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: namespace_name}}}
+    if pod_labels is not None:
+        peer["podSelector"] = {"matchLabels": dict(pod_labels)}
+    return peer
+
+
 def tcp(port: int) -> list[dict[str, Any]]:
     return [{"protocol": "TCP", "port": port}]
 
 
 def network_policies(spec: WorkloadSpec) -> list[Manifest]:
-    """Default-deny ingress, then one allow rule per legitimate flow."""
+    return gateway_network_policies(spec) + adapter_ingress_policies(spec) + adapter_egress_policies(spec)
+
+
+def gateway_network_policies(spec: WorkloadSpec) -> list[Manifest]:
+    """The gateway's namespace: default-deny ingress, the gateway's port open, Redis for the gateway only."""
+    ns = spec.gateway_namespace
     policies = [
-        _policy(spec, "default-deny-ingress", {}, []),
-        # Clients arrive through the App Gateway and the internal LB, which SNATs to node IPs: any source.
-        _policy(spec, "allow-gateway-ingress", {"matchLabels": {"app": GATEWAY}}, [{"ports": tcp(PORT)}]),
-        _policy(
-            spec,
-            "allow-mcp-from-gateway",
-            {"matchLabels": {"adapter/type": "mcp"}},
-            [{"from": _from_apps(GATEWAY, ROUTER), "ports": tcp(PORT)}],
-        ),
-        # Tools listen on the port of their definition, so only the source is restricted.
-        _policy(
-            spec,
-            "allow-tools-from-router",
-            {"matchLabels": {"adapter/type": "tool"}},
-            [{"from": _from_apps(ROUTER)}],
-        ),
+        # Named apart from the adapter namespace's own default deny (see _check_unique).
+        _policy(spec, ns, "gateway-default-deny-ingress", {}, []),
+        # Any source: the App Gateway (from its subnet, the only peer whose X-Forwarded-For the gateway
+        # trusts), the router's catalog poll from the adapter namespace, in-cluster metrics scrapers.
+        _policy(spec, ns, "allow-gateway-ingress", {"matchLabels": {"app": GATEWAY}}, [{"ports": tcp(PORT)}]),
     ]
     if spec.redis is not None:
         policies.append(
             _policy(
                 spec,
+                ns,
                 "allow-redis-from-gateway",
                 {"matchLabels": {"app": REDIS}},
                 [{"from": _from_apps(GATEWAY), "ports": tcp(REDIS_PORT)}],
@@ -435,12 +518,73 @@ def network_policies(spec: WorkloadSpec) -> list[Manifest]:
     return policies
 
 
-def pdb(spec: WorkloadSpec, name: str, selector: dict[str, str]) -> Manifest:
+def adapter_ingress_policies(spec: WorkloadSpec) -> list[Manifest]:
+    """The adapter namespace: default-deny ingress, then one allow rule per legitimate flow."""
+    ns = spec.adapter_namespace
+    return [
+        _policy(spec, ns, "default-deny-ingress", {}, []),
+        # Adapters and the router (both adapter/type=mcp) serve the gateway's data plane, and only it: the
+        # router calls tools, never adapters.
+        _policy(
+            spec,
+            ns,
+            "allow-mcp-from-gateway",
+            {"matchLabels": {"adapter/type": "mcp"}},
+            [{"from": [_in_namespace(spec.gateway_namespace, {"app": GATEWAY})], "ports": tcp(PORT)}],
+        ),
+        # Tools listen on the port of their definition, so only the source is restricted.
+        _policy(
+            spec,
+            ns,
+            "allow-tools-from-router",
+            {"matchLabels": {"adapter/type": "tool"}},
+            [{"from": _from_apps(ROUTER)}],
+        ),
+        _policy(
+            spec,
+            ns,
+            "allow-router-metrics",
+            {"matchLabels": {"app": ROUTER}},
+            [{"from": [_in_namespace(spec.metrics_namespace)], "ports": tcp(PORT)}],
+        ),
+    ]
+
+
+def adapter_egress_policies(spec: WorkloadSpec) -> list[Manifest]:
+    """Every pod of the adapter namespace (adapters, tools, the router) reaches DNS and, unless turned off,
+    the internet, but never the metadata endpoints, the cluster's networks or the denied ranges. Egress
+    rules add up, so the router's policy only adds the flows it needs inside the cluster."""
+    egress = [_dns_rule(spec.egress)]
+    if spec.egress.internet:
+        egress.append({"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": spec.egress.blocked()}}]})
+    return [
+        _egress_policy(spec, "adapter-egress", {}, egress),
+        _egress_policy(
+            spec,
+            "router-egress",
+            {"matchLabels": {"app": ROUTER}},
+            [
+                {"to": [_in_namespace(spec.gateway_namespace, {"app": GATEWAY})], "ports": tcp(PORT)},
+                # Tools listen on the port of their definition.
+                {"to": [{"podSelector": {"matchLabels": {"adapter/type": "tool"}}}]},
+            ],
+        ),
+    ]
+
+
+def _dns_rule(egress: EgressSpec) -> dict[str, Any]:
+    return {
+        "to": [_in_namespace(egress.dns_namespace, egress.dns_labels)],
+        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+    }
+
+
+def pdb(spec: WorkloadSpec, namespace_name: str, name: str, selector: dict[str, str]) -> Manifest:
     # maxUnavailable (not minAvailable) so a single replica never blocks a node drain forever.
     return {
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
-        "metadata": _meta(spec, name),
+        "metadata": _meta(spec, namespace_name, name),
         "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector}},
     }
 
@@ -450,7 +594,7 @@ def redis_secret(spec: WorkloadSpec) -> Manifest:
         "apiVersion": "v1",
         "kind": "Secret",
         "type": "Opaque",
-        "metadata": _meta(spec, REDIS_SECRET),
+        "metadata": _meta(spec, spec.gateway_namespace, REDIS_SECRET),
         "stringData": {"password": spec.redis_password},
     }
 
@@ -486,7 +630,7 @@ def redis_deployment(spec: WorkloadSpec, redis: RedisSpec) -> Manifest:
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _meta(spec, REDIS, labels={"app": REDIS}),
+        "metadata": _meta(spec, spec.gateway_namespace, REDIS, labels={"app": REDIS}),
         "spec": {
             "replicas": 1,
             "selector": {"matchLabels": {"app": REDIS}},
@@ -507,7 +651,7 @@ def redis_service(spec: WorkloadSpec) -> Manifest:
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _meta(spec, REDIS_SERVICE),
+        "metadata": _meta(spec, spec.gateway_namespace, REDIS_SERVICE),
         "spec": {
             "type": "ClusterIP",
             "selector": {"app": REDIS},

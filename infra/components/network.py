@@ -1,8 +1,10 @@
-"""VNet with an AKS subnet and an Application Gateway subnet, and the public IP with its DNS label."""
+"""VNet with an AKS subnet, an Application Gateway subnet and (optionally) a private endpoints subnet, and
+the public IP with its DNS label."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import pulumi
 from pulumi_azure_native import network
@@ -17,6 +19,10 @@ class NetworkArgs:
     vnet_cidr: str
     aks_subnet_cidr: str
     appgw_subnet_cidr: str
+    endpoints_subnet_cidr: str | None = None
+    """None: no private endpoints subnet."""
+    zones: Sequence[str] = field(default_factory=list)
+    """The public IP's zones; they must match the App Gateway's."""
 
 
 class Network(pulumi.ComponentResource):
@@ -24,6 +30,7 @@ class Network(pulumi.ComponentResource):
 
     aks_subnet_id: pulumi.Output[str]
     appgw_subnet_id: pulumi.Output[str]
+    endpoints_subnet_id: pulumi.Output[str] | None
     public_ip_id: pulumi.Output[str]
     fqdn: pulumi.Output[str]
 
@@ -56,6 +63,17 @@ class Network(pulumi.ComponentResource):
             # Azure rejects concurrent writes to subnets of one VNet.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[aks]),
         )
+        self.endpoints_subnet_id = None
+        if args.endpoints_subnet_cidr is not None:
+            endpoints = network.Subnet(
+                f"{name}-endpoints",
+                resource_group_name=args.resource_group_name,
+                virtual_network_name=vnet.name,
+                subnet_name="endpoints",
+                address_prefix=args.endpoints_subnet_cidr,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[appgw]),
+            )
+            self.endpoints_subnet_id = endpoints.id
         pip = network.PublicIPAddress(
             f"{name}-pip",
             resource_group_name=args.resource_group_name,
@@ -64,6 +82,7 @@ class Network(pulumi.ComponentResource):
             sku=network.PublicIPAddressSkuArgs(name=network.PublicIPAddressSkuName.STANDARD),
             public_ip_allocation_method=network.IPAllocationMethod.STATIC,
             dns_settings=network.PublicIPAddressDnsSettingsArgs(domain_name_label=args.dns_label),
+            zones=list(args.zones) or None,
             opts=child,
         )
         self.vnet_id = vnet.id

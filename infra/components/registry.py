@@ -21,6 +21,8 @@ class RegistryArgs:
     kubelet_object_id: pulumi.Input[str]
     pusher_object_id: pulumi.Input[str] | None = None
     """Principal that runs ``pulumi up`` and pushes images (AcrPush); None: granted elsewhere."""
+    public_network_access: bool = True
+    """False: reachable only through its private endpoint (pushes too)."""
 
 
 class Registry(pulumi.ComponentResource):
@@ -41,6 +43,11 @@ class Registry(pulumi.ComponentResource):
             # Identities only: no shared admin password, no anonymous pulls.
             admin_user_enabled=False,
             anonymous_pull_enabled=False,
+            public_network_access=(
+                containerregistry.PublicNetworkAccess.ENABLED
+                if args.public_network_access
+                else containerregistry.PublicNetworkAccess.DISABLED
+            ),
             opts=child,
         )
         authorization.RoleAssignment(

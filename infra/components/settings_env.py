@@ -25,7 +25,7 @@ class SettingsEnv:
     secret: dict[str, Any]
 
 
-def _common(namespace: str, registry: Any, bridge_image: str) -> dict[str, Any]:
+def _common(namespace: str, registry: Any, bridge_image: Any) -> dict[str, Any]:
     return {
         "MCPGW_SERVER__HOST": "0.0.0.0",
         "MCPGW_SERVER__PORT": str(PORT),
@@ -44,10 +44,10 @@ def azure_settings(
     *,
     namespace: str,
     registry: Any,
-    bridge_image: str,
+    bridge_image: Any,
     public_url: Any,
     tenant_id: Any,
-    client_id: str,
+    client_id: Any,
     cosmos_endpoint: Any,
     cosmos_key: Any | None,
     router_secret: Any,
@@ -82,7 +82,7 @@ def azure_settings(
 
 
 def local_settings(
-    *, namespace: str, registry: str, bridge_image: str, router_secret: Any, redis_url: Any
+    *, namespace: str, registry: str, bridge_image: Any, router_secret: Any, redis_url: Any
 ) -> SettingsEnv:
     """kind: header (dev) identities, SQLite metadata, Redis sessions; reachable only via port-forward."""
     plain = {

@@ -49,17 +49,21 @@ class Workloads(pulumi.ComponentResource):
         super().__init__("mcpgw:k8s:Workloads", name, None, opts)
         docs = build_manifests(args.spec)
         self.resources = {}
-        namespace = self._create(name, docs[0], args.provider, [])
+        namespaces: list[pulumi.Resource] = [
+            self._create(name, d, args.provider, []) for d in docs if d["kind"] == "Namespace"
+        ]
         # Config objects first: pods start with envFrom of both, so creating them later would crash-loop.
         config = [
-            self._create(name, d, args.provider, [namespace])
-            for d in docs[1:]
-            if d["kind"] not in _WORKLOAD_KINDS
+            self._create(name, d, args.provider, namespaces)
+            for d in docs
+            if d["kind"] not in _WORKLOAD_KINDS and d["kind"] != "Namespace"
         ]
-        for doc in docs[1:]:
+        for doc in docs:
             if doc["kind"] in _WORKLOAD_KINDS:
-                self._create(name, doc, args.provider, [namespace, *config])
-        self.register_outputs({"namespace": args.spec.namespace})
+                self._create(name, doc, args.provider, [*namespaces, *config])
+        self.register_outputs(
+            {"gatewayNamespace": args.spec.gateway_namespace, "adapterNamespace": args.spec.adapter_namespace}
+        )
 
     def _create(
         self, name: str, doc: Manifest, provider: k8s.Provider, depends_on: list[pulumi.Resource]

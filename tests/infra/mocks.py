@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import datetime
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 from pulumi.runtime import rpc
 
 KUBECONFIG = "apiVersion: v1\nkind: Config\nclusters: []\n"
@@ -20,6 +26,9 @@ SUBSCRIPTION = "00000000-1111-2222-3333-444444444444"
 TENANT = "tenant-0000"
 DEPLOYER_OBJECT_ID = "deployer-object-id"
 ISSUER = "https://westus3.oic.prod-aks.azure.com/tenant/issuer/"
+ENTRA_APP_CLIENT_ID = "99999999-8888-7777-6666-555555555555"
+"""What Entra assigns to an app registration the stack creates (``azure.entraApp: create``)."""
+ENTRA_APP_OBJECT_ID = "entra-app-object-id"
 
 
 @dataclass
@@ -84,6 +93,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
         outputs = dict(args.inputs)
         name = _azure_name(args.typ, args.inputs) or args.name
         rid = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg/providers/{args.typ}/{name}"
+        if args.typ == "azuread:index/applicationRegistration:ApplicationRegistration":
+            rid = f"/applications/{ENTRA_APP_OBJECT_ID}"  # what the other application_* resources refer to
         outputs["name"] = name
         outputs.update(_computed(args.typ, name, args.inputs))
         return rid, outputs
@@ -122,6 +133,8 @@ _NAME_KEYS = (
     "applicationGatewayName",
     "databaseName",
     "containerName",
+    "privateEndpointName",
+    "privateZoneName",
 )
 
 
@@ -133,6 +146,9 @@ def _azure_name(typ: str, inputs: dict[str, Any]) -> str | None:
         "azure-native:cosmosdb:SqlResourceSqlContainer": "containerName",
         "azure-native:cosmosdb:SqlResourceSqlDatabase": "databaseName",
         "azure-native:network:Subnet": "subnetName",
+        "azure-native:keyvault:Vault": "vaultName",
+        "azure-native:keyvault:Secret": "secretName",
+        "azure-native:privatedns:VirtualNetworkLink": "virtualNetworkLinkName",
     }
     key = specific.get(typ)
     if key:
@@ -158,15 +174,67 @@ def _computed(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     if typ == "azure-native:network:PublicIPAddress":
         label = inputs.get("dnsSettings", {}).get("domainNameLabel", "x")
         return {"dnsSettings": {**inputs.get("dnsSettings", {}), "fqdn": f"{label}.westus3.cloudapp.azure.com"}}
+    if typ == "azuread:index/applicationRegistration:ApplicationRegistration":
+        return {"clientId": ENTRA_APP_CLIENT_ID, "objectId": ENTRA_APP_OBJECT_ID}
     if typ == "azure-native:applicationinsights:Component":
         return {"connectionString": "InstrumentationKey=ikey;IngestionEndpoint=https://in.example/"}
     if typ == "random:index/randomPassword:RandomPassword":
         return {"result": f"generated-{name}"}
     if typ == "random:index/randomUuid:RandomUuid":
         return {"result": "11111111-2222-3333-4444-555555555555"}
+    if typ == "random:index/randomString:RandomString":
+        return {"result": "a1b2c3"[: int(inputs["length"])]}
+    if typ == "tls:index/privateKey:PrivateKey":
+        return {"privateKeyPem": _test_key_pem()}
+    if typ == "tls:index/selfSignedCert:SelfSignedCert":
+        return {"certPem": _self_signed_pem(inputs["subject"]["commonName"], inputs["dnsNames"])}
+    if typ == "azure-native:network:ApplicationGateway":
+        # Azure takes a list of identity ids and answers with a map of id -> principal.
+        ids = inputs["identity"]["userAssignedIdentities"]
+        return {"identity": {**inputs["identity"], "userAssignedIdentities": {i: {"principalId": "p"} for i in ids}}}
+    if typ == "azure-native:keyvault:Vault":
+        return {"properties": {**unwrap(inputs["properties"]), "vaultUri": f"https://{name}.vault.azure.net/"}}
+    if typ == "azure-native:keyvault:Secret":
+        vault = inputs["vaultName"]
+        return {"properties": {**unwrap(inputs["properties"]), "secretUri": f"https://{vault}.vault.azure.net/secrets/{name}"}}
     if typ == "docker-build:index:Image":
         return {"ref": f"{inputs['tags'][0]}@sha256:abc", "digest": "sha256:abc"}
     return {}
+
+
+@functools.cache
+def _test_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _test_key_pem() -> str:
+    """What the tls provider returns: a PKCS#1 PEM."""
+    return (
+        _test_key()
+        .private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+        )
+        .decode()
+    )
+
+
+def _self_signed_pem(common_name: str, dns_names: list[str]) -> str:
+    """A real certificate like the tls provider's, so tests can open the PFX the program builds from it."""
+    key = _test_key()
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    start = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(start)
+        .not_valid_after(start + datetime.timedelta(days=365))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in dns_names]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
 def run_stack(cfg: Any, stack: str = "dev") -> Recorded:
@@ -187,6 +255,9 @@ def run_stack(cfg: Any, stack: str = "dev") -> Recorded:
             "gatewayUrl": out.gateway_url,
             "registryLoginServer": out.registry_login_server,
             "kubeconfig": out.kubeconfig,
+            **{key: pulumi.Output.from_input(value) for key, value in out.entra_app.items()},
+            # What `pulumi stack output --json` adds for `python -m infra.render --values`.
+            **{key: pulumi.Output.from_input(value) for key, value in out.render_values.items()},
         }
         secret_checks = [
             pulumi.Output.from_input(v.is_secret()).apply(lambda s, k=k: recorded.secret_outputs.add(k) if s else None)

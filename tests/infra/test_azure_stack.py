@@ -22,12 +22,14 @@ def test_the_azure_stack_declares_one_of_each_component(azure_stack: Recorded) -
         "mcpgw:azure:Cluster",
         "mcpgw:azure:Data",
         "mcpgw:azure:Identity",
+        "mcpgw:azure:Certificate",
         "mcpgw:azure:Ingress",
         "mcpgw:azure:Observability",
         "mcpgw:images:Images",
         "mcpgw:k8s:Workloads",
     }
     assert len(azure_stack.of_type("azure-native:network:Subnet")) == 2
+    assert not azure_stack.of_type("azure-native:network:PrivateEndpoint")
 
 
 def test_aks_has_oidc_issuer_and_workload_identity_enabled(azure_stack: Recorded) -> None:
@@ -99,11 +101,15 @@ def test_federated_credentials_trust_the_cluster_issuer_for_each_service_account
         c.inputs["subject"]: c.inputs
         for c in azure_stack.of_type("azure-native:managedidentity:FederatedIdentityCredential")
     }
-    assert set(creds) == {"system:serviceaccount:adapter:mcpgateway-sa", "system:serviceaccount:adapter:workload-sa"}
+    # Each service account in its own namespace: the gateway's, and the adapters' (useWorkloadIdentity).
+    assert set(creds) == {
+        "system:serviceaccount:mcp-gateway:mcpgateway-sa",
+        "system:serviceaccount:adapter:workload-sa",
+    }
     for cred in creds.values():
         assert cred["issuer"] == ISSUER
         assert cred["audiences"] == ["api://AzureADTokenExchange"]
-    assert creds["system:serviceaccount:adapter:mcpgateway-sa"]["resourceName"] == "mcpgw-unittest-gateway"
+    assert creds["system:serviceaccount:mcp-gateway:mcpgateway-sa"]["resourceName"] == "mcpgw-unittest-gateway"
 
 
 def test_only_the_gateway_identity_gets_the_cosmos_data_contributor_role(azure_stack: Recorded) -> None:
@@ -116,8 +122,8 @@ def test_the_app_gateway_probes_ping_on_the_gateway_internal_load_balancer(azure
     appgw = azure_stack.one("azure-native:network:ApplicationGateway").inputs
     (probe,) = appgw["probes"]
     assert probe["path"] == "/ping"
-    (pool,) = appgw["backendAddressPools"]
-    assert pool["backendAddresses"] == [{"ipAddress": "10.0.1.100"}]
+    pools = {p["name"]: p for p in appgw["backendAddressPools"]}
+    assert pools["gateway"]["backendAddresses"] == [{"ipAddress": "10.0.1.100"}]
     (settings,) = appgw["backendHttpSettingsCollection"]
     assert settings["port"] == 8000
     assert settings["probe"]["id"].endswith("/probes/gateway-ping")
@@ -133,7 +139,8 @@ def test_the_app_gateway_probes_ping_on_the_gateway_internal_load_balancer(azure
 def test_gateway_settings_select_entra_cosmos_and_the_kubernetes_runtime(azure_stack: Recorded) -> None:
     env = azure_stack.k8s("ConfigMap", "mcpgateway-config")["data"]
     assert env["MCPGW_SERVER__ENVIRONMENT"] == "production"
-    assert env["MCPGW_SERVER__PUBLIC_URL"] == "http://mcpgw-unittest.westus3.cloudapp.azure.com"
+    # https: the App Gateway terminates TLS; Entra redirect URIs and the RFC 9728 metadata use this URL.
+    assert env["MCPGW_SERVER__PUBLIC_URL"] == "https://mcpgw-unittest.westus3.cloudapp.azure.com"
     assert json.loads(env["MCPGW_SERVER__TRUSTED_PROXIES"]) == ["10.0.2.0/24"]  # the App Gateway's subnet
     assert (env["MCPGW_AUTH__MODE"], env["MCPGW_AUTH__TENANT_ID"], env["MCPGW_AUTH__CLIENT_ID"]) == (
         "entra",
@@ -143,6 +150,7 @@ def test_gateway_settings_select_entra_cosmos_and_the_kubernetes_runtime(azure_s
     assert (env["MCPGW_STORE__KIND"], env["MCPGW_SESSIONS__KIND"]) == ("cosmos", "cosmos")
     assert env["MCPGW_COSMOS__ENDPOINT"] == "https://mcpgw-unittest-cosmos.documents.azure.com:443/"
     assert env["MCPGW_RUNTIME__KIND"] == "kubernetes"
+    assert env["MCPGW_RUNTIME__KUBERNETES__NAMESPACE"] == "adapter"
     assert env["MCPGW_RUNTIME__KUBERNETES__REGISTRY"] == "mcpgwunittest.azurecr.io"
     assert "MCPGW_AUTH__FORCE_DEV" not in env
 
@@ -176,10 +184,16 @@ def test_replicas_and_images_come_from_config(azure_stack: Recorded) -> None:
     assert router["template"]["spec"]["containers"][0]["image"] == "mcpgwunittest.azurecr.io/mcp-toolrouter:1.2.3"
 
 
-def test_the_declared_role_grants_exactly_the_runtime_rbac_rules(azure_stack: Recorded) -> None:
-    assert azure_stack.k8s("Role", "mcpgateway-runtime")["rules"] == RBAC_RULES
+def test_the_declared_role_grants_exactly_the_runtime_rbac_rules_in_the_adapter_namespace_only(
+    azure_stack: Recorded,
+) -> None:
+    role = azure_stack.k8s("Role", "mcpgateway-runtime")
+    assert role["rules"] == RBAC_RULES
+    assert role["metadata"]["namespace"] == "adapter"
     binding = azure_stack.k8s("RoleBinding", "mcpgateway-runtime")
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "mcpgateway-sa", "namespace": "adapter"}]
+    assert binding["metadata"]["namespace"] == "adapter"
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "mcpgateway-sa", "namespace": "mcp-gateway"}]
+    assert len([d for d in azure_stack.k8s_docs() if d["kind"] in ("Role", "RoleBinding")]) == 2
 
 
 def test_every_kubernetes_object_goes_through_the_aks_provider(azure_stack: Recorded) -> None:
@@ -189,7 +203,7 @@ def test_every_kubernetes_object_goes_through_the_aks_provider(azure_stack: Reco
 
 
 def test_outputs_are_the_gateway_url_registry_and_a_secret_kubeconfig(azure_stack: Recorded) -> None:
-    assert azure_stack.outputs["gatewayUrl"] == "http://mcpgw-unittest.westus3.cloudapp.azure.com"
+    assert azure_stack.outputs["gatewayUrl"] == "https://mcpgw-unittest.westus3.cloudapp.azure.com"
     assert azure_stack.outputs["registryLoginServer"] == "mcpgwunittest.azurecr.io"
     assert azure_stack.outputs["kubeconfig"].startswith("apiVersion: v1")
     assert "kubeconfig" in azure_stack.secret_outputs
@@ -211,7 +225,7 @@ def test_building_images_pushes_to_the_registry_with_an_exchanged_token_and_pins
     )
     stack = run_stack(cfg)
     images = {r.name: r.inputs for r in stack.of_type("docker-build:index:Image")}
-    assert set(images) == {"images-gateway", "images-router"}
+    assert set(images) == {"images-gateway", "images-router", "images-bridge"}
     assert images["images-gateway"]["tags"] == ["mcpgwunittest.azurecr.io/mcp-gateway:1.2.3"]
     assert images["images-gateway"]["dockerfile"]["location"].endswith("docker/gateway.Dockerfile")
     assert images["images-router"]["registries"][0]["password"] == "acr-refresh-token"

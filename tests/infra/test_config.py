@@ -2,54 +2,48 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
-import pulumi
 import pytest
-import yaml
 
-from infra.config import ConfigError, load_config, parse_config
-from tests.infra.conftest import ENTRA_CLIENT_ID
-from tests.infra.mocks import RecordingMocks, run_stack
-
-ROOT = Path(__file__).resolve().parents[2]
+from infra.config import ConfigError, parse_config
+from tests.infra.conftest import CERT_SECRET_ID, CERT_VAULT_ID, ENTRA_CLIENT_ID, PROD_SETTINGS, load_stack_file
+from tests.infra.mocks import Recorded
 
 
-def _load_stack_file(stack: str, **extra_azure: Any) -> Any:
-    raw = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
-    values = {k: v for k, v in raw.items() if k.startswith("mcp-gateway:")}
-    if "mcp-gateway:azure" in values:
-        values["mcp-gateway:azure"] = {**values["mcp-gateway:azure"], **extra_azure}
-    pulumi.runtime.set_mocks(RecordingMocks(), project="mcp-gateway", stack=stack, preview=False)
-    pulumi.runtime.set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items()})
-    try:
-        return load_config()
-    finally:
-        pulumi.runtime.set_all_config({})
-
-
-def test_the_committed_dev_stack_file_builds_once_the_entra_app_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The dev stack builds its images; never call the real registry from a unit test.
-    monkeypatch.setattr("infra.stack.exchange_refresh_token", lambda *args: "acr-refresh-token")
-    cfg = _load_stack_file("dev", entraClientId=ENTRA_CLIENT_ID)
+def test_the_committed_dev_stack_file_builds_once_the_entra_app_is_set(committed_stacks: dict[str, Recorded]) -> None:
+    cfg = load_stack_file("dev", entraClientId=ENTRA_CLIENT_ID)
     assert cfg.target == "azure" and cfg.azure is not None and cfg.azure.network_policy == "cilium"
-    stack = run_stack(cfg)
+    stack = committed_stacks["dev"]
     assert stack.one("azure-native:containerservice:ManagedCluster").inputs["agentPoolProfiles"][0]["count"] == 2
-    assert len(stack.of_type("docker-build:index:Image")) == 2
+    assert len(stack.of_type("docker-build:index:Image")) == 3  # gateway, tool router, bridge
 
 
 def test_the_dev_stack_file_without_an_entra_app_fails_naming_the_key() -> None:
-    with pytest.raises(ConfigError, match="entra_client_id"):
-        _load_stack_file("dev")
+    with pytest.raises(ConfigError, match="azure.entraClientId"):
+        load_stack_file("dev")
 
 
-def test_the_committed_local_stack_file_builds() -> None:
-    cfg = _load_stack_file("local")
+def test_the_prod_stack_file_without_its_certificate_fails_naming_the_key() -> None:
+    with pytest.raises(ConfigError, match="tlsCertificateSecretId"):
+        load_stack_file("prod", entraClientId=ENTRA_CLIENT_ID)
+
+
+def test_the_committed_prod_stack_file_is_production_shaped(committed_stacks: dict[str, Recorded]) -> None:
+    cfg = load_stack_file("prod", **PROD_SETTINGS)
+    assert cfg.azure is not None
+    assert (cfg.azure.aks_tier, cfg.azure.availability_zones) == ("Standard", ["1", "2", "3"])
+    assert (cfg.azure.cosmos_serverless, cfg.azure.cosmos_backup) == (False, "Continuous30Days")
+    assert cfg.azure.private_endpoints and cfg.azure.registry_sku == "Premium"
+    assert cfg.workloads.gateway_replicas >= 3
+    aks = committed_stacks["prod"].one("azure-native:containerservice:ManagedCluster").inputs
+    assert aks["sku"]["tier"] == "Standard"
+
+
+def test_the_committed_local_stack_file_builds(committed_stacks: dict[str, Recorded]) -> None:
+    cfg = load_stack_file("local")
     assert cfg.local is not None and cfg.local.kube_context == "kind-mcp-gateway"
-    stack = run_stack(cfg, stack="local")
-    assert stack.k8s("Deployment", "mcpgateway")["spec"]["replicas"] == 1
+    assert committed_stacks["local"].k8s("Deployment", "mcpgateway")["spec"]["replicas"] == 1
 
 
 def _azure(**azure: Any) -> dict[str, Any]:
@@ -64,6 +58,37 @@ def _azure(**azure: Any) -> dict[str, Any]:
         ("azure", {"azure": _azure(label="Has-Dash")}, "azure.label"),
         ("azure", {"azure": _azure(gatewayInternalIp="10.0.2.10")}, "gatewayInternalIp"),
         ("azure", {"azure": _azure(appgwSubnetCidr="10.0.1.128/25")}, "not overlap"),
+        ("azure", {"azure": _azure(aksTier="free")}, "aksTier must be one of"),
+        ("azure", {"azure": _azure(tlsCertificate="self-signed")}, "tlsCertificate must be one of"),
+        ("azure", {"azure": _azure(tlsCertificateSecretId=CERT_SECRET_ID)}, "need tlsCertificate: keyVault"),
+        (
+            "azure",
+            {
+                "azure": _azure(
+                    tlsCertificate="keyVault",
+                    tlsKeyVaultId=CERT_VAULT_ID,
+                    tlsCertificateSecretId=f"{CERT_SECRET_ID}/0123abcd",
+                )
+            },
+            "versionless",
+        ),
+        (
+            "azure",
+            {"azure": _azure(tlsCertificate="keyVault", tlsCertificateSecretId=CERT_SECRET_ID)},
+            "tlsKeyVaultId",
+        ),
+        ("azure", {"azure": _azure(privateEndpoints=True)}, "Premium"),
+        (
+            "azure",
+            {"azure": _azure(privateEndpoints=True, registrySku="Premium", endpointsSubnetCidr="10.0.2.0/25")},
+            "endpointsSubnetCidr",
+        ),
+        ("azure", {"azure": _azure(availabilityZones=["1", "4"])}, "availabilityZones"),
+        ("azure", {"azure": _azure(cosmosBackup="continuous")}, "cosmosBackup must be one of"),
+        ("azure", {"azure": _azure(), "workloads": {"gatewayNamespace": "adapter"}}, "must differ"),
+        ("azure", {"azure": _azure(), "workloads": {"adapterNamespace": "Adapters"}}, "DNS labels"),
+        ("azure", {"azure": _azure(), "workloads": {"adapterDeniedCidrs": ["20.1.2.3/33"]}}, "adapterDeniedCidrs"),
+        ("azure", {"azure": _azure(), "workloads": {"adapterDeniedCidrs": ["0.0.0.0/0"]}}, "adapterInternetEgress"),
         ("local", {"workloads": {"gatewayReplicas": 2}, "images": {"registry": "localhost:5001"}}, "must be 1"),
         ("local", {}, "images.registry"),
     ],
@@ -73,6 +98,19 @@ def _azure(**azure: Any) -> dict[str, Any]:
         "bad-label",
         "lb-ip-outside-subnet",
         "overlapping-subnets",
+        "misspelt-choice",
+        "misspelt-tls-choice",
+        "own-certificate-without-key-vault-mode",
+        "versioned-secret-id",
+        "own-certificate-without-its-vault",
+        "private-endpoints-without-premium-registry",
+        "endpoints-subnet-overlaps",
+        "unknown-zone",
+        "misspelt-backup",
+        "one-namespace-for-both",
+        "namespace-not-a-dns-label",
+        "bad-denied-cidr",
+        "everything-denied",
         "local-replicas",
         "local-registry",
     ],

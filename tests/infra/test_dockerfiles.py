@@ -18,7 +18,7 @@ def _instructions(name: str) -> list[tuple[str, str]]:
 def test_images_use_the_pinned_base_and_run_as_uid_1100(name: str) -> None:
     instructions = _instructions(name)
     bases = [arg.split()[0] for op, arg in instructions if op == "FROM"]
-    assert bases == ["python:3.12.8-slim-bookworm"] * 2
+    assert bases == ["python:3.11.11-slim-bookworm"] * 2
     users = [arg for op, arg in instructions if op == "USER"]
     assert users[-1] == "1100:1100"
 

@@ -24,7 +24,7 @@ def test_sessions_live_in_an_in_cluster_redis_with_a_generated_password(local_st
     password = local_stack.k8s("Secret", "redis-auth")["stringData"]["password"]
     assert password == "generated-redis-password"
     assert secret["MCPGW_SESSIONS__REDIS_URL"] == (
-        f"redis://:{password}@redis-service.adapter.svc.cluster.local:6379/0"
+        f"redis://:{password}@redis-service.mcp-gateway.svc.cluster.local:6379/0"
     )
     local_stack.k8s("Deployment", "redis")
     local_stack.k8s("Service", "redis-service")

@@ -16,7 +16,9 @@ K8S_VERSION = "1.30"
 
 def _spec(**overrides: Any) -> manifests.WorkloadSpec:
     base: dict[str, Any] = dict(
-        namespace="adapter",
+        gateway_namespace="mcp-gateway",
+        adapter_namespace="adapter",
+        egress=manifests.EgressSpec(cluster_cidrs=("10.0.0.0/16", "10.244.0.0/16", "10.96.0.0/16")),
         gateway_image="r.example/gw:1",
         router_image="r.example/router:1",
         gateway_replicas=2,
@@ -100,11 +102,12 @@ def test_the_router_is_discoverable_as_an_mcp_pod_behind_a_headless_service(azur
     labels = router["template"]["metadata"]["labels"]
     assert (labels["adapter/type"], labels["adapter/name"]) == ("mcp", "toolgateway")
     env = {e["name"]: e for e in router["template"]["spec"]["containers"][0]["env"]}
+    # The gateway's Service, across namespaces; the secret from the router's own Secret in its namespace.
     assert env["MCPGW_ROUTER__CATALOG_URL"]["value"] == (
-        "http://mcpgateway-service.adapter.svc.cluster.local:8000/internal/tool-catalog"
+        "http://mcpgateway-service.mcp-gateway.svc.cluster.local:8000/internal/tool-catalog"
     )
     assert env["MCPGW_ROUTER__SECRET"]["valueFrom"]["secretKeyRef"] == {
-        "name": "mcpgateway-secrets",
+        "name": "toolgateway-secrets",
         "key": "MCPGW_ROUTER__SECRET",
     }
     assert azure_stack.k8s("Service", "toolgateway-service")["spec"]["clusterIP"] == "None"
@@ -124,14 +127,41 @@ def _policies(stack: Recorded) -> dict[str, dict[str, Any]]:
 
 def test_ingress_is_denied_by_default_and_each_flow_is_allowed_explicitly(azure_stack: Recorded) -> None:
     policies = _policies(azure_stack)
-    assert policies["default-deny-ingress"] == {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": []}
+    deny = {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": []}
+    assert policies["default-deny-ingress"] == deny
+    assert policies["gateway-default-deny-ingress"] == deny
     assert policies["allow-gateway-ingress"]["ingress"] == [{"ports": [{"protocol": "TCP", "port": 8000}]}]
     mcp = policies["allow-mcp-from-gateway"]
     assert mcp["podSelector"] == {"matchLabels": {"adapter/type": "mcp"}}
     assert mcp["ingress"][0]["from"] == [
-        {"podSelector": {"matchLabels": {"app": "mcpgateway"}}},
-        {"podSelector": {"matchLabels": {"app": "toolgateway"}}},
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "mcp-gateway"}},
+            "podSelector": {"matchLabels": {"app": "mcpgateway"}},
+        }
     ]
+    metrics = policies["allow-router-metrics"]
+    assert metrics["podSelector"] == {"matchLabels": {"app": "toolgateway"}}
+    assert metrics["ingress"] == [
+        {
+            "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}],
+            "ports": [{"protocol": "TCP", "port": 8000}],
+        }
+    ]
+
+
+def test_each_policy_sits_in_the_namespace_of_the_pods_it_selects(azure_stack: Recorded) -> None:
+    policies = [d["metadata"] for d in _declared(azure_stack) if d["kind"] == "NetworkPolicy"]
+    namespaces = {meta["name"]: meta["namespace"] for meta in policies}
+    assert namespaces == {
+        "gateway-default-deny-ingress": "mcp-gateway",
+        "allow-gateway-ingress": "mcp-gateway",
+        "default-deny-ingress": "adapter",
+        "allow-mcp-from-gateway": "adapter",
+        "allow-tools-from-router": "adapter",
+        "allow-router-metrics": "adapter",
+        "adapter-egress": "adapter",
+        "router-egress": "adapter",
+    }
 
 
 def test_tool_pods_are_reachable_from_the_router_only(azure_stack: Recorded) -> None:
@@ -146,6 +176,17 @@ def test_only_the_gateway_pods_get_a_kubernetes_api_token(azure_stack: Recorded,
     assert router["automountServiceAccountToken"] is False
     redis = local_stack.k8s("Deployment", "redis")["spec"]["template"]["spec"]
     assert redis["automountServiceAccountToken"] is False
+
+
+def test_names_are_unique_per_kind_across_namespaces_since_resources_are_named_by_kind_and_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spec = _spec()
+    clash = manifests.gateway_network_policies(spec)[-1]  # allow-gateway-ingress
+    same_name = {**clash, "metadata": {**clash["metadata"], "namespace": "adapter"}}
+    monkeypatch.setattr(manifests, "adapter_egress_policies", lambda _: [same_name])
+    with pytest.raises(ValueError, match="unique per kind"):
+        manifests.build_manifests(spec)
 
 
 def test_every_workload_has_a_disruption_budget(azure_stack: Recorded) -> None:

@@ -128,3 +128,32 @@ def test_a_missing_command_is_refused_before_anything_is_stored(gateway_process:
     response = client.post("/adapters", json={"name": "nope", "command": "definitely-not-a-command-xyz"})
     assert response.status_code == 400 and "not found" in response.json()["detail"]
     assert client.get("/adapters/nope").status_code == 404
+
+
+def test_python3_in_a_command_is_the_gateways_own_python(tmp_path: Path) -> None:
+    """``make run`` does not activate .venv, so the gateway's PATH may find a python3 without ``mcp`` first."""
+    impostor = tmp_path / "bin" / "python3"
+    impostor.parent.mkdir()
+    impostor.write_text("#!/bin/sh\necho 'not the gateway Python' >&2\nexit 3\n")
+    impostor.chmod(0o755)
+    gateway = GatewayProcess(tmp_path / "gw", env={"PATH": f"{impostor.parent}:{os.environ['PATH']}"}).start()
+    try:
+        client = gateway.client()
+        # The sample server, after saying which interpreter runs it.
+        say_and_serve = (
+            "import runpy, sys; print('python:', sys.executable, flush=True); "
+            f"runpy.run_path({str(MCP_EXAMPLE)!r}, run_name='__main__')"
+        )
+        adapter = {"name": "own-python", "command": "python3", "args": ["-c", say_and_serve]}
+        adapter["transport"] = "streamable-http"
+        assert client.post("/adapters", json=adapter).status_code == 201
+        wait_for(lambda: healthy(client, "own-python", 1), what="the sample server on the gateway's python3")
+        logs = client.get("/adapters/own-python/logs", params={"instance": 0}).text
+        assert f"python: {Path(PYTHON).parent / 'python3'}\n" in logs
+
+        # A PATH of the adapter's own replaces the inherited one, and is the one the command is looked up on.
+        elsewhere = {**adapter, "name": "own-path", "environmentVariables": {"PATH": str(tmp_path / "empty")}}
+        refused = client.post("/adapters", json=elsewhere)
+        assert refused.status_code == 400 and "not found" in refused.json()["detail"]
+    finally:
+        gateway.stop()
