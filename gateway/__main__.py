@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         if value is not None:
             os.environ[f"MCPGW_SERVER__{key.upper()}"] = str(value)
     from gateway.app import create_app
+    from gateway.exclusive import AlreadyClaimed, bind_listener, claim_data_dir
     from gateway.server import serve
     from gateway.settings import GatewaySettings
     from gateway.telemetry.logs import configure_logging
@@ -46,6 +47,14 @@ def main(argv: list[str] | None = None) -> int:
     # httpx logs every request at INFO (health probes, catalog polls): noise, and URLs may carry secrets.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("uvicorn.access").addFilter(_QuietInternalPolls())
+    try:
+        # Claimed before anything starts: a second gateway on this data directory, or a taken port, must
+        # fail here, not after the lifespan has started every adapter's processes.
+        data_dir_lock = claim_data_dir(settings.server.data_dir)
+        listener = bind_listener(settings.server.host, settings.server.port)
+    except AlreadyClaimed as exc:
+        print(f"mcp-gateway: {exc}", file=sys.stderr)
+        return 2
     app = create_app(settings)
     print(
         f"MCP Gateway {__version__} on http://{settings.server.host}:{settings.server.port} "
@@ -53,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     # uvicorn with the request limits and the graceful shutdown of MCPGW_SERVER__* (gateway/server.py).
-    serve(app, app.state.drain, settings.server, args.log_level.lower())
+    serve(app, app.state.drain, settings.server, args.log_level.lower(), listener)
+    data_dir_lock.close()
     return 0
 
 

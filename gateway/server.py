@@ -354,8 +354,11 @@ class GatewayServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def serve(app: ASGIApp, drain: Drain, settings: ServerSettings, log_level: str) -> None:
-    """Run ``app`` until SIGINT or SIGTERM, then drain it (gateway/drain.py) and run its lifespan shutdown."""
+def serve(
+    app: ASGIApp, drain: Drain, settings: ServerSettings, log_level: str, listener: socket.socket | None = None
+) -> None:
+    """Run ``app`` until SIGINT or SIGTERM, then drain it (gateway/drain.py) and run its lifespan shutdown.
+    ``listener``: a socket already bound (gateway.exclusive), so a taken port failed before the lifespan."""
     protocol = GatewayHttpProtocol.configured(ServerLimits.from_settings(settings))
     config = uvicorn.Config(
         app,
@@ -371,4 +374,4 @@ def serve(app: ASGIApp, drain: Drain, settings: ServerSettings, log_level: str) 
         ws="none",  # the gateway serves no WebSocket; an upgrade is answered as plain HTTP
         timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds) + SHUTDOWN_BACKSTOP_SECONDS,
     )
-    GatewayServer(config, drain, settings.shutdown_grace_seconds).run()
+    GatewayServer(config, drain, settings.shutdown_grace_seconds).run(sockets=[listener] if listener else None)

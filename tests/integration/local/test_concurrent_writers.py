@@ -35,8 +35,11 @@ async def append_marks(base_url: str, mark: str) -> int:
 
 
 def test_two_gateways_sharing_sqlite_never_lose_an_update(tmp_path: Path) -> None:
-    first = GatewayProcess(tmp_path / "gw").start()
-    second = GatewayProcess(tmp_path / "gw").start()  # same data dir, same gateway.db
+    # One SQLite file, two gateways: each has its own data directory (a data directory belongs to one
+    # gateway, gateway.exclusive) and both point MCPGW_STORE__SQLITE_PATH at the same database.
+    shared = {"MCPGW_STORE__SQLITE_PATH": str(tmp_path / "shared.db")}
+    first = GatewayProcess(tmp_path / "gw1", env=shared).start()
+    second = GatewayProcess(tmp_path / "gw2", env=shared).start()
     try:
         created = first.client().post("/adapters", json={"name": "shared", "url": "http://127.0.0.1:9/mcp"})
         assert created.status_code == 201
