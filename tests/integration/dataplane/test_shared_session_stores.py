@@ -66,9 +66,11 @@ def store_env(kind: str, request: pytest.FixtureRequest) -> dict[str, str]:
 async def test_a_session_started_on_one_gateway_continues_on_another(
     kind: str, request: pytest.FixtureRequest, tmp_path: Path, session_server: str
 ) -> None:
-    env = store_env(kind, request)
-    first = GatewayProcess(tmp_path / "shared", env=env).start()
-    second = GatewayProcess(tmp_path / "shared", env=env).start()  # same SQLite file when the store is sqlite
+    # Two gateways, each with its own data directory (one gateway per data directory, gateway.exclusive),
+    # sharing the SQLite records file when the metadata store is SQLite.
+    env = {"MCPGW_STORE__SQLITE_PATH": str(tmp_path / "shared.db"), **store_env(kind, request)}
+    first = GatewayProcess(tmp_path / "first", env=env).start()
+    second = GatewayProcess(tmp_path / "second", env=env).start()
     try:
         adapter = {"name": "sessions", "url": session_server, "requiredRoles": ["mcp.user"]}
         assert first.client(user="owner").post("/adapters", json=adapter).status_code == 201
