@@ -17,7 +17,7 @@ from gateway.control import health, internal, metrics, wellknown
 from gateway.control.problems import install_problem_handlers
 from gateway.control.resources import resource_router
 from gateway.drain import Drain, DrainGuard
-from gateway.edge import Edge, parse_trusted_proxies
+from gateway.edge import Edge
 from gateway.errors import GatewayError
 from gateway.middleware import BodyLimitMiddleware
 from gateway.models import AdapterData, AdapterResource, ToolData, ToolResource
@@ -28,7 +28,7 @@ from gateway.runtimes.factory import build_runtime, local_router_spec
 from gateway.services.catalog import ToolCatalog
 from gateway.services.resources import ResourceService
 from gateway.services.ssrf import UrlGuard
-from gateway.settings import GatewaySettings
+from gateway.settings import GatewaySettings, parse_trusted_proxies
 from gateway.stores.factory import build_metadata_store, build_session_store
 from gateway.telemetry.http import HttpTelemetryMiddleware
 from gateway.telemetry.mcp import McpTelemetry

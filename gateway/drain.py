@@ -24,7 +24,8 @@ from collections.abc import Awaitable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.refusals import ShuttingDown, refusal_body, refusal_headers
+from gateway.errors import ShuttingDown
+from gateway.refusals import refusal_body, refusal_headers
 
 log = logging.getLogger(__name__)
 

@@ -17,28 +17,17 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.ambiguity import ambiguity_in
 from gateway.errors import GatewayError, InvalidRequest, NotFound
 from gateway.refusals import refusal_body
+from gateway.settings import IPNetwork
 from gateway.telemetry.logs import client_address_var
 
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-
-def parse_trusted_proxies(entries: Iterable[str]) -> tuple[IPNetwork, ...]:
-    """``10.0.1.0/24``, ``10.0.0.7`` or ``::1`` each; raises ValueError naming a bad entry."""
-    networks = []
-    for entry in entries:
-        try:
-            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
-        except ValueError:
-            raise ValueError(f"{entry!r} is not an IP address or CIDR network") from None
-    return tuple(networks)
 
 
 class ClientResolver:

@@ -6,12 +6,17 @@
      +-- Unauthenticated (401)          no or bad credentials; carries the WWW-Authenticate challenge
      +-- Forbidden (403)
      +-- NotFound (404)
+     +-- RequestTimeout (408)           a request head or body arrived too slowly
      +-- Conflict (409)                 duplicate names, stale versions
      +-- PreconditionFailed (412)       If-Match names an older version
      +-- PayloadTooLarge (413)
+     +-- UriTooLong (414)
      +-- TooManyRequests (429)          a per-user limit was reached
+     |    +-- TooManyConnections        too many connections from one client address
+     +-- HeadersTooLarge (431)
      +-- BackendError (502)             a store, runtime or upstream failed
      +-- Unavailable (503)              nothing ready to serve the request
+     +-- ShuttingDown (503)             the gateway is draining
 
 Services raise these; ``control`` and ``proxy`` turn them into responses through :func:`problem_body`
 and :func:`jsonrpc_error_body`, never by hand. Both carry the request id, so a client can quote it.
@@ -116,9 +121,28 @@ class _InternalDetail(GatewayError):
         self.args = (detail,)  # str(exc), tracebacks and pytest.raises(match=) see what happened
 
 
+class RequestTimeout(GatewayError):
+    status = 408
+    title = "Request timeout"
+
+
+class UriTooLong(GatewayError):
+    status = 414
+    title = "URI too long"
+
+
 class TooManyRequests(GatewayError):
     status = 429
     title = "Too many requests"
+
+
+class TooManyConnections(TooManyRequests):
+    title = "Too many connections"
+
+
+class HeadersTooLarge(GatewayError):
+    status = 431
+    title = "Request header fields too large"
 
 
 class BackendError(_InternalDetail):
@@ -130,6 +154,13 @@ class Unavailable(_InternalDetail):
     status = 503
     title = "Service unavailable"
     generic_detail = "The gateway cannot serve this request right now; try again shortly."
+
+
+class ShuttingDown(GatewayError):
+    """503 while the gateway drains on SIGTERM; its own words, nothing of a backend's."""
+
+    status = 503
+    title = "Service unavailable"
 
 
 @dataclass

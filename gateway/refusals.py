@@ -13,31 +13,6 @@ from gateway.errors import PROBLEM_CONTENT_TYPE, GatewayError, jsonrpc_error_bod
 from gateway.proxy.routes import is_mcp_path
 
 
-class UriTooLong(GatewayError):
-    status = 414
-    title = "URI too long"
-
-
-class RequestTimeout(GatewayError):
-    status = 408
-    title = "Request timeout"
-
-
-class TooManyConnections(GatewayError):
-    status = 429
-    title = "Too many connections"
-
-
-class HeadersTooLarge(GatewayError):
-    status = 431
-    title = "Request header fields too large"
-
-
-class ShuttingDown(GatewayError):
-    status = 503
-    title = "Service unavailable"
-
-
 def refusal_body(path: str, error: GatewayError) -> tuple[bytes, bytes]:
     """The content type and body answering ``error`` for a request to ``path``."""
     if is_mcp_path(path):

@@ -32,15 +32,8 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from gateway.drain import Drain
-from gateway.errors import GatewayError
-from gateway.refusals import (
-    HeadersTooLarge,
-    RequestTimeout,
-    TooManyConnections,
-    UriTooLong,
-    refusal_body,
-    refusal_headers,
-)
+from gateway.errors import GatewayError, HeadersTooLarge, RequestTimeout, TooManyConnections, UriTooLong
+from gateway.refusals import refusal_body, refusal_headers
 from gateway.settings import ServerSettings
 
 log = logging.getLogger(__name__)

@@ -20,6 +20,20 @@ from gateway.netpolicy import AddressPolicy, check_nameserver
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 
 
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_trusted_proxies(entries: list[str]) -> tuple[IPNetwork, ...]:
+    """``10.0.1.0/24``, ``10.0.0.7`` or ``::1`` each; raises ValueError naming a bad entry."""
+    networks = []
+    for entry in entries:
+        try:
+            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+        except ValueError:
+            raise ValueError(f"{entry!r} is not an IP address or CIDR network") from None
+    return tuple(networks)
+
+
 def is_loopback_host(host: str) -> bool:
     """True when ``host`` only accepts connections from this machine."""
     if host in LOOPBACK_HOSTS:
@@ -77,11 +91,7 @@ class ServerSettings(BaseModel):
     @field_validator("trusted_proxies")
     @classmethod
     def _check_trusted_proxies(cls, value: list[str]) -> list[str]:
-        for entry in value:
-            try:
-                ipaddress.ip_network(entry.strip(), strict=False)
-            except ValueError:
-                raise ValueError(f"{entry!r} is not an IP address or CIDR network") from None
+        parse_trusted_proxies(value)  # raises ValueError naming the bad entry
         return value
 
     @model_validator(mode="after")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from infra.components import manifests
-from infra.components.settings_env import azure_settings, local_settings
+from infra.components.settings_env import SettingsEnv, azure_settings, local_settings
 from infra.config import AzureConfig, LocalConfig, StackConfig, WorkloadsConfig
 
 
@@ -80,23 +80,13 @@ def azure_spec(
         trusted_proxies=[az.appgw_subnet_cidr],
     )
     return manifests.WorkloadSpec(
-        gateway_namespace=cfg.workloads.gateway_namespace,
-        adapter_namespace=cfg.workloads.adapter_namespace,
+        **_common_fields(cfg, images, env),
         # The whole VNet: nodes and their kubelets, the internal load balancer, the App Gateway, the
         # private endpoints; the overlay: pods and services (the API server's `kubernetes` Service).
         egress=egress(cfg.workloads, [az.vnet_cidr, *values.overlay_cidrs]),
-        metrics_namespace=cfg.workloads.metrics_namespace,
-        gateway_image=images.gateway,
-        router_image=images.router,
-        gateway_replicas=cfg.workloads.gateway_replicas,
-        router_replicas=cfg.workloads.router_replicas,
-        gateway_env=env.plain,
-        gateway_secret_env=env.secret,
         gateway_client_id=values.gateway_client_id,
         workload_client_id=values.workload_client_id,
         internal_lb_ip=az.gateway_internal_ip,
-        gateway_cpu_limit=cfg.workloads.gateway_cpu_limit,
-        gateway_memory_limit=cfg.workloads.gateway_memory_limit,
     )
 
 
@@ -113,21 +103,29 @@ def local_spec(
         redis_url=redis_url,
     )
     return manifests.WorkloadSpec(
-        gateway_namespace=cfg.workloads.gateway_namespace,
-        adapter_namespace=cfg.workloads.adapter_namespace,
+        **_common_fields(cfg, images, env),
         egress=egress(cfg.workloads, local.cluster_cidrs),
-        metrics_namespace=cfg.workloads.metrics_namespace,
-        gateway_image=images.gateway,
-        router_image=images.router,
-        gateway_replicas=cfg.workloads.gateway_replicas,
-        router_replicas=cfg.workloads.router_replicas,
-        gateway_env=env.plain,
-        gateway_secret_env=env.secret,
         redis=manifests.RedisSpec(image=local.redis_image),
         redis_password=redis_password,
-        gateway_cpu_limit=cfg.workloads.gateway_cpu_limit,
-        gateway_memory_limit=cfg.workloads.gateway_memory_limit,
     )
+
+
+def _common_fields(cfg: StackConfig, images: ImageRefs, env: SettingsEnv) -> dict[str, Any]:
+    """The WorkloadSpec fields both targets take straight from the stack config, the images and the settings."""
+    workloads = cfg.workloads
+    return {
+        "gateway_namespace": workloads.gateway_namespace,
+        "adapter_namespace": workloads.adapter_namespace,
+        "metrics_namespace": workloads.metrics_namespace,
+        "gateway_image": images.gateway,
+        "router_image": images.router,
+        "gateway_replicas": workloads.gateway_replicas,
+        "router_replicas": workloads.router_replicas,
+        "gateway_env": env.plain,
+        "gateway_secret_env": env.secret,
+        "gateway_cpu_limit": workloads.gateway_cpu_limit,
+        "gateway_memory_limit": workloads.gateway_memory_limit,
+    }
 
 
 def egress(workloads: WorkloadsConfig, cluster_cidrs: Sequence[str]) -> manifests.EgressSpec:
