@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp
@@ -20,12 +23,13 @@ from gateway.drain import Drain, DrainGuard
 from gateway.edge import Edge
 from gateway.errors import GatewayError
 from gateway.middleware import BodyLimitMiddleware
-from gateway.models import AdapterData, AdapterResource, ToolData, ToolResource
+from gateway.models import RESERVED_NAMES, AdapterData, AdapterResource, ToolData, ToolResource
 from gateway.netguard import ConnectGuard
 from gateway.proxy.mcp_proxy import McpProxy
 from gateway.proxy.routes import McpDispatch
 from gateway.runtimes.factory import build_runtime, local_router_spec
 from gateway.services.catalog import ToolCatalog
+from gateway.services.reconcile import Reconciler
 from gateway.services.resources import ResourceService
 from gateway.services.ssrf import UrlGuard
 from gateway.settings import GatewaySettings, parse_trusted_proxies
@@ -47,12 +51,17 @@ def build_context(settings: GatewaySettings) -> GatewayContext:
     runtime = build_runtime(settings)
     wi_roles = settings.auth.workload_identity_roles
     url_guard = UrlGuard(ConnectGuard.from_settings(settings.proxy, settings.server.environment))
+    services: dict[str, ResourceService[Any, Any]] = {}
+    reconciler = Reconciler(
+        store, runtime, lambda record: services[record.kind].spec_of_record(record), unmanaged=RESERVED_NAMES
+    )
     adapters: ResourceService[AdapterData, AdapterResource] = ResourceService(
-        "adapter", AdapterResource, store, runtime, wi_roles, url_guard
+        "adapter", AdapterResource, store, runtime, reconciler, wi_roles, url_guard
     )
     tools: ResourceService[ToolData, ToolResource] = ResourceService(
-        "tool", ToolResource, store, runtime, wi_roles, url_guard
+        "tool", ToolResource, store, runtime, reconciler, wi_roles, url_guard
     )
+    services.update(adapter=adapters, tool=tools)
     secret = settings.router.secret.get_secret_value() if settings.router.secret else secrets.token_urlsafe(32)
     return GatewayContext(
         settings=settings,
@@ -64,23 +73,19 @@ def build_context(settings: GatewaySettings) -> GatewayContext:
         tools=tools,
         catalog=ToolCatalog(tools, runtime),
         router_secret=secret,
+        reconciler=reconciler,
     )
 
 
-async def _reconcile(ctx: GatewayContext) -> None:
-    """Bring the runtime in line with the store: local processes did not survive the last gateway."""
-    register = getattr(ctx.runtime, "register", None)
-    if register is None:
-        return
-    specs = [ctx.adapters.spec_for(a) for a in await ctx.adapters.records()]
-    specs += [ctx.tools.spec_for(t) for t in await ctx.tools.records()]
+async def _start_workloads(ctx: GatewayContext) -> None:
+    """Bring the runtime in line with the store (local processes did not survive the last gateway; a crash
+    may have left a Kubernetes operation half done), and start the local tool router."""
     if ctx.settings.runtime.kind == "local" and ctx.settings.router.replicas > 0:
-        specs.append(local_router_spec(ctx.settings, ctx.router_secret))
-    for spec in specs:
         try:
-            await register(spec)
+            await ctx.runtime.ensure(local_router_spec(ctx.settings, ctx.router_secret))
         except GatewayError as exc:
-            log.warning("could not start %s %s: %s", spec.kind, spec.name, exc.detail)
+            log.warning("could not start the tool router: %s", exc.detail)
+    await ctx.reconciler.reconcile_all()
 
 
 @asynccontextmanager
@@ -90,10 +95,17 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     await ctx.sessions.open()
     await ctx.authenticator.start()
     await ctx.runtime.start()
+    reconciling: asyncio.Task[None] | None = None
     try:
-        await _reconcile(ctx)
+        await _start_workloads(ctx)
+        interval = ctx.settings.runtime.reconcile_interval_seconds
+        reconciling = asyncio.create_task(ctx.reconciler.run_periodically(interval), name="reconcile")
         yield
     finally:
+        if reconciling is not None:
+            reconciling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reconciling
         await app.state.mcp_proxy.aclose()
         await ctx.runtime.close()
         await ctx.authenticator.close()

@@ -8,6 +8,7 @@ from gateway.auth.base import Authenticator
 from gateway.models import AdapterData, AdapterResource, ToolData, ToolResource
 from gateway.runtimes.base import Runtime
 from gateway.services.catalog import ToolCatalog
+from gateway.services.reconcile import Reconciler
 from gateway.services.resources import ResourceService
 from gateway.settings import GatewaySettings
 from gateway.stores.base import SessionStore
@@ -26,3 +27,4 @@ class GatewayContext:
     tools: ResourceService[ToolData, ToolResource]
     catalog: ToolCatalog
     router_secret: str
+    reconciler: Reconciler

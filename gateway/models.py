@@ -31,6 +31,7 @@ from pydantic import (
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
     StrictStr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -74,7 +75,13 @@ MAX_JSON_KEY_LENGTH = 1024
 
 RESERVED_NAMES = frozenset({"toolgateway", "mcpgateway", "redis", "gateway", "toolrouter", "workload-sa", "kubernetes"})
 
-Transport = Literal["stdio", "streamable-http"]
+Transport = Literal["stdio", "streamable-http", "sse"]
+"""How the gateway talks to an adapter's server: ``stdio`` (a ``command``, through the bridge),
+``streamable-http`` (a ``command`` that serves ``$PORT`` itself) or ``sse`` (the 2024-11-05 HTTP+SSE transport,
+a ``command`` or a ``url``, through the bridge, which serves it to clients as Streamable HTTP)."""
+MAX_MCP_PATH_LENGTH = 512
+DEFAULT_MCP_PATH = "/mcp"
+DEFAULT_SSE_PATH = "/sse"
 
 
 # ----- text that survives a round trip -----------------------------------------------------------------
@@ -185,6 +192,15 @@ ToolTitle = Annotated[StrictStr, SafeText(MAX_TOOL_TITLE_LENGTH)]
 ToolDescription = Annotated[StrictStr, SafeText(MAX_TOOL_DESCRIPTION_LENGTH, multiline=True)]
 CREATOR_ID = SafeText(MAX_USER_ID_LENGTH)
 UserId = Annotated[StrictStr, CREATOR_ID]
+McpPath = Annotated[
+    StrictStr,
+    SafeText(
+        MAX_MCP_PATH_LENGTH,
+        shape=re.compile(r"^/[!$&'()*+,;=:@~._A-Za-z0-9/-]*$"),
+        shape_message="must be a URL path: start with '/', then letters, digits and -._~!$&'()*+,;=:@/ only (no "
+        "spaces, no percent-encoding, no query '?' or fragment '#')",
+    ),
+]
 ToolPath = Annotated[
     StrictStr,
     SafeText(
@@ -319,6 +335,12 @@ class AdapterData(WireModel):
     args: list[Argument] = Field(default_factory=list, max_length=MAX_ARGS)
     transport: Transport | None = None
     url: Url | None = None
+    path: McpPath | None = Field(
+        default=None,
+        description="Where the server serves MCP, for an image or a command of transport streamable-http "
+        "(default /mcp), or its SSE endpoint for a command of transport sse (default /sse). Not with a url "
+        "(the URL carries its path) nor with transport stdio (the bridge serves /mcp).",
+    )
     environment_variables: EnvironmentVariables = Field(default_factory=dict)
     replica_count: int = Field(default=1, ge=0, le=50)
     description: Description = ""
@@ -347,9 +369,34 @@ class AdapterData(WireModel):
             raise ValueError("imageVersion is required with imageName.")
         if self.image_version is not None and self.image_name is None:
             raise ValueError("imageName is required with imageVersion.")
-        if self.command is None and (self.args or self.transport):
-            raise ValueError("args and transport only apply to a command source.")
+        if self.command is None and self.args:
+            raise ValueError("args only apply to a command source.")
+        if self.url is not None and self.transport not in (None, "sse"):
+            raise ValueError(
+                "transport with a url can only be 'sse' (a server that speaks only the 2024-11-05 HTTP+SSE "
+                "transport); without it the url is called as Streamable HTTP."
+            )
+        if self.command is None and self.url is None and self.transport is not None:
+            raise ValueError(
+                "transport does not apply to a container image, which must serve Streamable HTTP on its path. "
+                "For an image that speaks only HTTP+SSE, run it elsewhere and register its SSE URL as a url "
+                "adapter with transport 'sse', or give the command that starts it (transport 'sse')."
+            )
         return self
+
+    @field_validator("path")
+    @classmethod
+    def _check_mcp_path(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return value
+        if "/../" in value + "/" or "/./" in value + "/" or "//" in value:
+            raise ValueError("must not contain '.' or '..' segments or empty segments ('//')")
+        # command, transport and url are declared before path, so they are known here (when valid).
+        if info.data.get("url") is not None:
+            raise ValueError("does not apply to a url source: the URL already carries its path")
+        if info.data.get("command") is not None and info.data.get("transport") in (None, "stdio"):
+            raise ValueError("does not apply to transport stdio: the bridge serves the server at /mcp")
+        return value
 
     def _has_source(self, source: str) -> bool:
         if source == "image":
@@ -359,8 +406,27 @@ class AdapterData(WireModel):
     @property
     def effective_transport(self) -> Transport | None:
         if self.command is None:
-            return None
+            return self.transport if self.url is not None else None
         return self.transport or "stdio"
+
+    @property
+    def bridged(self) -> bool:
+        """True when the gateway's bridge serves this adapter (transport stdio or sse) at ``/mcp``."""
+        return self.effective_transport in ("stdio", "sse")
+
+    @property
+    def serving_path(self) -> str:
+        """The path the data plane calls on a replica: the bridge's ``/mcp``, else the server's own path."""
+        if self.bridged:
+            return DEFAULT_MCP_PATH
+        return self.path or DEFAULT_MCP_PATH
+
+    @property
+    def sse_upstream(self) -> str | None:
+        """Transport sse: what the bridge connects to, the url, or the SSE path on the command's own port."""
+        if self.effective_transport != "sse":
+            return None
+        return self.url if self.url is not None else self.path or DEFAULT_SSE_PATH
 
 
 class McpTool(BaseModel):
@@ -444,6 +510,10 @@ class ToolData(AdapterData):
     def _tool_named_like_resource(self) -> ToolData:
         if self.tool_definition.tool.name != self.name:
             raise ValueError("toolDefinition.tool.name must equal the resource name.")
+        if self.path is not None:
+            raise ValueError("A tool's path is toolDefinition.path; path applies to adapters.")
+        if self.transport == "sse":
+            raise ValueError("transport 'sse' applies to adapters; a tool is called over plain HTTP.")
         return self
 
 
@@ -463,12 +533,38 @@ class ToolResource(ResourceMeta, ToolData):
     model_config = ConfigDict(extra="ignore")
 
 
+ReplicaPhase = Literal["Starting", "Ready", "Updating", "Degraded", "Failing", "Stopped"]
+
+
+class ReplicaStatus(WireModel):
+    """One replica: whether it serves, and if not, why."""
+
+    id: str = Field(description="Replica id: `name-0`, ... (the pod name on Kubernetes; the name for a `url`)")
+    ready: bool = Field(description="It answers MCP (local and `url`) or passes its readiness probe (Kubernetes)")
+    restarts: int = 0
+    last_exit_code: int | None = None
+    last_error: str | None = Field(
+        default=None,
+        description="Why it does not serve: the probe failure, or the exit code and last output lines, or the "
+        "container's waiting reason (CrashLoopBackOff, ImagePullBackOff, ...)",
+    )
+    since: datetime | None = Field(default=None, description="When `ready` last changed")
+    sessions: int | None = Field(default=None, description="Live stdio sessions (stdio adapters, local runtime)")
+    max_sessions: int | None = Field(default=None, description="The most stdio sessions the replica keeps")
+
+
 class AdapterStatus(WireModel):
     ready_replicas: int | None = None
     updated_replicas: int | None = None
     available_replicas: int | None = None
     image: str = "Unknown"
-    replica_status: str
+    replica_status: str = Field(description="`Healthy` when every desired replica is ready, else `Degraded: x/y ready`")
+    phase: ReplicaPhase = Field(
+        description="Starting, Ready, Updating (a rollout is in progress), Degraded (some ready), Failing (none "
+        "ready and a replica failed: exited, crash-looping, not answering MCP) or Stopped (replicaCount 0)"
+    )
+    last_error: str | None = Field(default=None, description="The most relevant replica error, if any")
+    replicas: list[ReplicaStatus] = Field(default_factory=list)
 
 
 class FieldError(BaseModel):

@@ -141,7 +141,20 @@ class SessionSettings(BaseModel):
     max_sessions: int = Field(default=100_000, ge=1)
 
 
-class LocalRuntimeSettings(BaseModel):
+DEFAULT_BRIDGE_IDLE_SECONDS = 600.0
+DEFAULT_BRIDGE_MAX_SESSIONS = 64
+
+
+class BridgeSessionSettings(BaseModel):
+    """The bridge's session bounds (``stdio`` and ``sse`` adapters), given to each replica as its
+    ``MCP_SESSION_TTL`` and ``MCP_MAX_SESSIONS``: a session idle this long ends (for stdio, its process
+    with it), and at the limit the session idle the longest gives way to a new one."""
+
+    session_idle_timeout_seconds: float = Field(default=DEFAULT_BRIDGE_IDLE_SECONDS, gt=0, le=7 * 24 * 3600)
+    max_sessions_per_replica: int = Field(default=DEFAULT_BRIDGE_MAX_SESSIONS, ge=1, le=100_000)
+
+
+class LocalRuntimeSettings(BridgeSessionSettings):
     ready_timeout_seconds: float = Field(default=60.0, gt=0)
     health_interval_seconds: float = Field(default=1.0, gt=0)
     max_restart_backoff_seconds: float = Field(default=30.0, gt=0)
@@ -149,7 +162,7 @@ class LocalRuntimeSettings(BaseModel):
     log_lines: int = Field(default=1000, ge=10)
 
 
-class KubernetesRuntimeSettings(BaseModel):
+class KubernetesRuntimeSettings(BridgeSessionSettings):
     namespace: str = "adapter"
     registry: str = "localhost:5000"
     kubeconfig: Path | None = None
@@ -174,6 +187,8 @@ class KubernetesRuntimeSettings(BaseModel):
 
 class RuntimeSettings(BaseModel):
     kind: Literal["local", "kubernetes"] = "local"
+    reconcile_interval_seconds: float = Field(default=30.0, gt=0)
+    """How often every record and workload is converged (what a crash or another replica left behind)."""
     local: LocalRuntimeSettings = LocalRuntimeSettings()
     kubernetes: KubernetesRuntimeSettings = KubernetesRuntimeSettings()
 

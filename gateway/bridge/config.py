@@ -17,8 +17,11 @@ MAX_VALUE_CHARS = 4096
 MAX_ARGS = 64
 DEFAULT_PORT = 8000
 DEFAULT_HOST = "127.0.0.1"
-DEFAULT_SESSION_TTL = 3600.0
+DEFAULT_SESSION_TTL = 600.0
+"""Seconds an idle session lives: a client that never sends DELETE must not pin a server process for long."""
 DEFAULT_MAX_SESSIONS = 64
+DEFAULT_SSE_PATH = "/sse"
+TRANSPORTS = ("stdio", "streamable-http", "sse")
 MAX_BODY_BYTES = 4 * 1024 * 1024
 
 
@@ -49,7 +52,21 @@ class ExecTarget:
     args: tuple[str, ...]
 
 
-Target = StdioTarget | RemoteTarget | ExecTarget
+@dataclass(frozen=True)
+class SseTarget:
+    """``MCP_TRANSPORT=sse``: a server that speaks only the 2024-11-05 HTTP+SSE transport.
+
+    With a ``command``, the bridge starts it once, with ``$PORT`` set to a free loopback port, and ``url`` is
+    the SSE path on that port; without one, ``url`` is the absolute URL of the SSE endpoint. Each MCP session
+    gets its own SSE connection.
+    """
+
+    url: str
+    command: str | None = None
+    args: tuple[str, ...] = ()
+
+
+Target = StdioTarget | RemoteTarget | ExecTarget | SseTarget
 
 
 @dataclass(frozen=True)
@@ -80,6 +97,12 @@ def parser() -> argparse.ArgumentParser:
     result.add_argument("--max-sessions", type=int,
                         help=f"concurrent sessions (env MCP_MAX_SESSIONS, default {DEFAULT_MAX_SESSIONS})")
     result.add_argument("--log-level", help="uvicorn/bridge log level (env MCP_LOG_LEVEL, default info)")
+    result.add_argument("--transport", choices=TRANSPORTS,
+                        help="how the server speaks: stdio (default), streamable-http (the command serves $PORT "
+                             "itself: exec it) or sse (2024-11-05 HTTP+SSE) (env MCP_TRANSPORT)")
+    result.add_argument("--sse-url",
+                        help="transport sse: the SSE endpoint, a URL, or with a command a path on its $PORT "
+                             f"(env MCP_SSE_URL, default {DEFAULT_SSE_PATH} with a command)")
     result.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]: a stdio MCP server")
     return result
 
@@ -95,7 +118,7 @@ def load_config(argv: Sequence[str], env: Mapping[str, str]) -> BridgeConfig:
     if command_line[:1] == ["--"]:
         command_line = command_line[1:]
     return BridgeConfig(
-        target=_target(command_line, env),
+        target=_target(command_line, env, args.transport, args.sse_url),
         host=args.host or env.get("HOST") or DEFAULT_HOST,
         port=_int("--port/PORT", args.port, env.get("PORT"), DEFAULT_PORT, 1, 65535),
         session_ttl=_ttl(args.session_ttl, env.get("MCP_SESSION_TTL")),
@@ -105,12 +128,19 @@ def load_config(argv: Sequence[str], env: Mapping[str, str]) -> BridgeConfig:
     )
 
 
-def _target(command_line: list[str], env: Mapping[str, str]) -> Target:
-    transport = env.get("MCP_TRANSPORT", "stdio") or "stdio"
-    if transport not in ("stdio", "streamable-http"):
-        raise ConfigError(f"MCP_TRANSPORT must be 'stdio' or 'streamable-http', not {transport!r}.")
+def _target(
+    command_line: list[str], env: Mapping[str, str], transport_arg: str | None = None, sse_url: str | None = None,
+) -> Target:
+    transport = transport_arg or env.get("MCP_TRANSPORT", "stdio") or "stdio"
+    if transport not in TRANSPORTS:
+        raise ConfigError(f"MCP_TRANSPORT must be 'stdio', 'streamable-http' or 'sse', not {transport!r}.")
+    sse = sse_url or env.get("MCP_SSE_URL") or None
+    if transport == "sse" and not command_line and not env.get("MCP_COMMAND"):
+        if sse is None:
+            raise ConfigError("Transport sse without a command needs the SSE endpoint's URL (--sse-url/MCP_SSE_URL).")
+        return SseTarget(validate_url(sse, "--sse-url/MCP_SSE_URL"))
     if command_line:
-        return _command_target(command_line[0], command_line[1:], "the command after '--'", transport)
+        return _command_target(command_line[0], command_line[1:], "the command after '--'", transport, sse)
     if url := env.get("MCP_PROXY_URL"):
         return RemoteTarget(validate_url(url))
     command = env.get("MCP_COMMAND")
@@ -120,14 +150,27 @@ def _target(command_line: list[str], env: Mapping[str, str]) -> Target:
         arguments = shlex.split(env.get("MCP_ARGS", ""))
     except ValueError as exc:
         raise ConfigError(f"MCP_ARGS is not valid shell syntax: {exc}.") from None
-    return _command_target(command, arguments, "MCP_COMMAND/MCP_ARGS", transport)
+    return _command_target(command, arguments, "MCP_COMMAND/MCP_ARGS", transport, sse)
 
 
-def _command_target(command: str, arguments: Sequence[str], source: str, transport: str) -> Target:
+def _command_target(
+    command: str, arguments: Sequence[str], source: str, transport: str, sse_url: str | None = None,
+) -> Target:
     validate_command(command, arguments, source)
     if transport == "streamable-http":
         return ExecTarget(command, tuple(arguments))
+    if transport == "sse":
+        return SseTarget(validate_sse_path(sse_url or DEFAULT_SSE_PATH), command, tuple(arguments))
     return StdioTarget(command, tuple(arguments))
+
+
+def validate_sse_path(path: str) -> str:
+    """The SSE endpoint of a command the bridge starts: a path on its port, printable, without spaces."""
+    if not path.startswith("/") or len(path) > MAX_VALUE_CHARS or any(c <= " " or c == "\x7f" for c in path):
+        raise ConfigError(
+            f"--sse-url/MCP_SSE_URL with a command must be a path on the command's port such as /sse, got {path!r}."
+        )
+    return path
 
 
 def validate_command(command: str, arguments: Sequence[str], source: str = "MCP_COMMAND/MCP_ARGS") -> None:
@@ -141,17 +184,17 @@ def validate_command(command: str, arguments: Sequence[str], source: str = "MCP_
             raise ConfigError(f"{source}: the {label} must not contain NUL, CR or LF characters.")
 
 
-def validate_url(url: str) -> str:
+def validate_url(url: str, setting: str = "MCP_PROXY_URL") -> str:
     """Accept only an absolute http(s) URL with a host (the MCP_PROXY_URL rule)."""
     if len(url) > MAX_VALUE_CHARS or any(c in url for c in "\0\r\n\t "):
-        raise ConfigError("MCP_PROXY_URL must be a single http(s) URL without spaces or control characters.")
+        raise ConfigError(f"{setting} must be a single http(s) URL without spaces or control characters.")
     parts = urlsplit(url)
     try:
         parts.port  # noqa: B018 - raises ValueError on a malformed port
     except ValueError:
-        raise ConfigError(f"MCP_PROXY_URL has an invalid port: {url!r}.") from None
+        raise ConfigError(f"{setting} has an invalid port: {url!r}.") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"MCP_PROXY_URL must be an absolute http:// or https:// URL, got {url!r}.")
+        raise ConfigError(f"{setting} must be an absolute http:// or https:// URL, got {url!r}.")
     return url
 
 

@@ -1,8 +1,11 @@
-"""The Streamable HTTP front of the stdio bridge: ``POST|GET|DELETE /mcp`` onto :mod:`stdio_sessions`.
+"""The Streamable HTTP front of the bridge: ``POST|GET|DELETE /mcp`` onto :mod:`stdio_sessions` (a child
+process per session) or :mod:`sse_sessions` (an HTTP+SSE connection per session).
 
-Session era only (2025-03-26 … 2025-11-25): a stdio server has one connection per process, which is
-what an MCP session is. A 2026-07-28 ``server/discover`` probe is refused with HTTP 400 and -32022 so
-that clients fall back to ``initialize``.
+Session era only (2025-03-26 … 2025-11-25): a stdio server has one connection per process, and an HTTP+SSE
+server one per stream, which is what an MCP session is. A 2026-07-28 ``server/discover`` probe is refused
+with HTTP 400 and -32022 so that clients fall back to ``initialize``.
+
+``GET /healthz`` answers ``{"status": "ok", "sessions": n, "maxSessions": m, "idleTimeoutSeconds": t}``.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -19,8 +22,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from gateway.bridge.config import BridgeConfig, StdioTarget
-from gateway.bridge.stdio_sessions import Item, SessionRegistry, StdioSession, StreamConflict, TooManySessions
+from gateway.bridge.config import BridgeConfig, SseTarget, StdioTarget
+from gateway.bridge.sse_sessions import SseCommand, sse_client, sse_factory
+from gateway.bridge.stdio_sessions import (
+    Item,
+    RelaySession,
+    SessionFactory,
+    SessionRegistry,
+    StreamConflict,
+    TooManySessions,
+    UpstreamUnavailable,
+)
 from gateway.bridge.wire import (
     HANDSHAKE_VERSIONS,
     INTERNAL_ERROR,
@@ -52,7 +64,7 @@ MISSING_SESSION = "Bad Request: Mcp-Session-Id header is required"
 class StdioBridge:
     """The request handlers; one instance per app, holding the session registry."""
 
-    def __init__(self, config: BridgeConfig, target: StdioTarget) -> None:
+    def __init__(self, config: BridgeConfig, target: StdioTarget | SessionFactory) -> None:
         self.config = config
         self.sessions = SessionRegistry(target, config.session_ttl, config.max_sessions)
 
@@ -110,6 +122,9 @@ class StdioBridge:
             except TooManySessions as exc:
                 return error_response(503, SERVER_ERROR, f"Service Unavailable: {exc}", request_id,
                                       headers={"Retry-After": "5"})
+            except UpstreamUnavailable as exc:
+                log.error("cannot open a session with the MCP server: %s (%s)", exc, exc.detail)
+                return error_response(502, SERVER_ERROR, f"Bad Gateway: {exc}", request_id)
             except OSError as exc:
                 log.error("cannot start the MCP server: %s", exc)
                 # The OS error names paths and files on the server: the log gets it, the client does not.
@@ -121,16 +136,19 @@ class StdioBridge:
             return _unsupported_version(request.headers.get(PROTOCOL_HEADER) or "2026-07-28", request_id)
         return error_response(400, INVALID_REQUEST, MISSING_SESSION, request_id)
 
-    async def _forward_one_way(self, session: StdioSession, message: dict[str, Any]) -> Response:
+    async def _forward_one_way(self, session: RelaySession, message: dict[str, Any]) -> Response:
         """Notifications and responses (to sampling/elicitation) get 202 once written."""
         try:
             await session.send(message)
         except ConnectionResetError:
             return session_not_found()
+        except UpstreamUnavailable as exc:
+            log.warning("session %s: %s (%s)", session.id[:8], exc, exc.detail)
+            return error_response(502, SERVER_ERROR, f"Bad Gateway: {exc}")
         return Response(status_code=202, headers={SESSION_HEADER: session.id})
 
     async def _forward_request(
-        self, request: Request, session: StdioSession, message: dict[str, Any], initialize: bool = False,
+        self, request: Request, session: RelaySession, message: dict[str, Any], initialize: bool = False,
     ) -> Response:
         request_id = message["id"]
         streaming = accepts(request, "text/event-stream")
@@ -143,6 +161,10 @@ class StdioBridge:
         except ConnectionResetError:
             session.close_request(request_id, queue)
             return session_not_found(request_id)
+        except UpstreamUnavailable as exc:
+            session.close_request(request_id, queue)
+            log.warning("session %s: %s (%s)", session.id[:8], exc, exc.detail)
+            return error_response(502, SERVER_ERROR, f"Bad Gateway: {exc}", request_id)
         headers = {SESSION_HEADER: session.id}
         if not streaming:
             return await self._json_reply(session, request_id, queue, headers, initialize)
@@ -150,7 +172,7 @@ class StdioBridge:
         return StreamingResponse(body, media_type="text/event-stream", headers={**SSE_HEADERS, **headers})
 
     async def _sse_reply(
-        self, session: StdioSession, request_id: Any, queue: asyncio.Queue[Item], initialize: bool,
+        self, session: RelaySession, request_id: Any, queue: asyncio.Queue[Item], initialize: bool,
     ) -> AsyncIterator[bytes]:
         try:
             async for line in _drain(queue):
@@ -164,7 +186,7 @@ class StdioBridge:
             session.close_request(request_id, queue)
 
     async def _json_reply(
-        self, session: StdioSession, request_id: Any, queue: asyncio.Queue[Item], headers: dict[str, str],
+        self, session: RelaySession, request_id: Any, queue: asyncio.Queue[Item], headers: dict[str, str],
         initialize: bool,
     ) -> Response:
         last: bytes | None = None
@@ -180,7 +202,7 @@ class StdioBridge:
             await self._drop_failed_initialize(session, last, request_id)
         return Response(last, media_type="application/json", headers=headers)
 
-    async def _drop_failed_initialize(self, session: StdioSession, line: bytes, request_id: Any) -> None:
+    async def _drop_failed_initialize(self, session: RelaySession, line: bytes, request_id: Any) -> None:
         """A session whose initialize failed was never established; do not keep its process."""
         with contextlib.suppress(ValueError):
             reply = json.loads(line)
@@ -219,7 +241,7 @@ class StdioBridge:
             return session_not_found()
         return Response(status_code=200)
 
-    def _session(self, session_id: str) -> StdioSession | None:
+    def _session(self, session_id: str) -> RelaySession | None:
         if not SESSION_ID_PATTERN.match(session_id):
             return None
         return self.sessions.get(session_id)
@@ -249,24 +271,67 @@ def _unsupported_version(version: str, request_id: Any) -> Response:
 def create_stdio_app(config: BridgeConfig, target: StdioTarget) -> tuple[Starlette, SessionRegistry]:
     """The ASGI app serving ``target`` at ``/mcp``; the registry is returned for shutdown hooks."""
     bridge = StdioBridge(config, target)
+    return _app(bridge, contextlib.nullcontext), bridge.sessions
+
+
+def create_sse_app(
+    config: BridgeConfig, target: SseTarget, on_command_exit: Callable[[int], None] | None = None,
+) -> tuple[Starlette, SessionRegistry, SseCommand | None]:
+    """The ASGI app serving an HTTP+SSE server at ``/mcp``: one SSE connection per session.
+
+    With a command, the lifespan starts it (and waits until it listens) before the bridge accepts requests,
+    and ``on_command_exit(code)`` is called if it exits while the bridge runs.
+    """
+    client = sse_client()
+    command = SseCommand(target) if target.command is not None else None
+    bridge = StdioBridge(config, sse_factory(client, lambda: command.url if command is not None else target.url))
 
     @contextlib.asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        sweeper = asyncio.create_task(bridge.sessions.run_expiry(), name="bridge-session-expiry")
+    async def upstream() -> AsyncIterator[None]:
+        watcher: asyncio.Task[None] | None = None
         try:
+            if command is not None:
+                await command.start()
+                watcher = asyncio.create_task(_watch(command), name="bridge-sse-command")
             yield
         finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            if watcher is not None:
+                watcher.cancel()
             await bridge.sessions.close_all()
+            if command is not None:
+                await command.stop()
+            await client.aclose()
+
+    async def _watch(running: SseCommand) -> None:
+        code = await running.wait()
+        log.error("the MCP server exited with code %s; the bridge stops too", code)
+        await bridge.sessions.close_all()
+        if on_command_exit is not None:
+            on_command_exit(code)
+
+    return _app(bridge, upstream), bridge.sessions, command
+
+
+def _app(bridge: StdioBridge, upstream: Callable[[], contextlib.AbstractAsyncContextManager[Any]]) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        async with upstream():
+            sweeper = asyncio.create_task(bridge.sessions.run_expiry(), name="bridge-session-expiry")
+            try:
+                yield
+            finally:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
+                await bridge.sessions.close_all()
 
     async def health(_: Request) -> Response:
-        return JSONResponse({"status": "ok", "sessions": len(bridge.sessions)})
+        sessions = bridge.sessions
+        return JSONResponse({"status": "ok", "sessions": len(sessions), "maxSessions": sessions.max_sessions,
+                             "idleTimeoutSeconds": sessions.ttl})
 
-    app = Starlette(
+    return Starlette(
         routes=[Route("/mcp", bridge.handle, methods=["GET", "POST", "DELETE"]),
                 Route("/healthz", health, methods=["GET"])],
         lifespan=lifespan,
     )
-    return app, bridge.sessions

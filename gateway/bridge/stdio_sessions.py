@@ -1,7 +1,9 @@
-"""One stdio child process per MCP session, and the routing of its stdout to HTTP streams.
+"""One upstream connection per MCP session, and the routing of what it says to HTTP streams.
 
-The bridge is a JSON-RPC relay: whatever the client posts is written to the child's stdin as one line,
-and every line the child prints is delivered to exactly one HTTP stream:
+The upstream is a stdio child process (:class:`StdioSession`) or an HTTP+SSE connection
+(:mod:`gateway.bridge.sse_sessions`). The bridge is a JSON-RPC relay: whatever the client posts goes
+upstream as one message (a line on the child's stdin, a POST to the SSE server's message endpoint), and
+every message the upstream sends is delivered to exactly one HTTP stream:
 
 * a response goes to the POST stream that carried the request with the same id;
 * a progress notification goes to the POST stream of the request that supplied its progress token;
@@ -9,6 +11,10 @@ and every line the child prints is delivered to exactly one HTTP stream:
   notifications) goes to the oldest open POST stream, because stdio carries no "related request"
   marker and the oldest request is the one most likely still running; with no POST stream open it goes
   to the standalone GET stream, or waits in a bounded backlog until one opens.
+
+Sessions are bounded by idle time and by count: a session with no open stream and no request in flight
+ends after the idle timeout, and when the limit is reached the session idle the longest gives way to the
+new one (only when every session is busy is a new one refused).
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import secrets
 import signal
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +48,19 @@ Item = bytes | None
 
 
 class TooManySessions(Exception):
-    """The configured session limit is reached."""
+    """The configured session limit is reached and every session is busy (none is idle to give way)."""
+
+
+class UpstreamUnavailable(Exception):
+    """The upstream server could not take a message or open a session.
+
+    ``str()`` is the short cause a client may see; ``detail`` adds what only the log gets (addresses, the
+    server's own error text).
+    """
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
 
 
 class StreamConflict(Exception):
@@ -65,21 +83,18 @@ def _child_setup(parent_pid: int) -> None:
         os._exit(1)
 
 
-class StdioSession:
-    """An MCP session: a child process speaking newline-delimited JSON-RPC, and its open streams."""
+class RelaySession:
+    """An MCP session's streams and the routing of upstream messages to them; subclasses add the upstream."""
 
-    def __init__(self, session_id: str, process: asyncio.subprocess.Process, on_exit: Any) -> None:
+    def __init__(self, session_id: str, on_exit: Callable[[RelaySession], None]) -> None:
         self.id = session_id
-        self.process = process
         self.last_active = time.monotonic()
         self.closed = False
         self._pending: dict[str, _Pending] = {}
         self._standalone: asyncio.Queue[Item] | None = None
         self._backlog: deque[bytes] = deque(maxlen=BACKLOG_LIMIT)
         self._open_streams = 0
-        self._write_lock = asyncio.Lock()
         self._on_exit = on_exit
-        self._reader = asyncio.create_task(self._pump_stdout(), name=f"bridge-stdout-{session_id[:8]}")
 
     @property
     def idle_since(self) -> float | None:
@@ -90,13 +105,21 @@ class StdioSession:
         self.last_active = time.monotonic()
 
     async def send(self, message: Any) -> None:
-        """Write one client message to the child's stdin."""
-        stdin = self.process.stdin
-        if self.closed or stdin is None or stdin.is_closing():
-            raise ConnectionResetError("the MCP server process has exited")
-        async with self._write_lock:
-            stdin.write(dump(message) + b"\n")
-            await stdin.drain()
+        """Send one client message upstream.
+
+        Raises:
+            ConnectionResetError: the upstream is gone (the session is over).
+            UpstreamUnavailable: the upstream refused or could not be reached this time.
+        """
+        raise NotImplementedError
+
+    async def terminate(self, grace: float = 2.0) -> None:
+        """End the session and release its upstream."""
+        raise NotImplementedError
+
+    def terminate_now(self) -> None:
+        """Synchronous last resort (signal handlers, interpreter exit)."""
+        self.closed = True
 
     def open_request(
         self, request_id: Any, message: dict[str, Any], carries_messages: bool,
@@ -153,41 +176,6 @@ class StdioSession:
             entry.queue.put_nowait(dump(error_body(INTERNAL_ERROR, reason, json.loads(key))))
             entry.queue.put_nowait(None)
 
-    async def terminate(self, grace: float = 2.0) -> None:
-        """End the session: EOF on stdin (the polite stdio shutdown), then SIGTERM, then SIGKILL the group."""
-        self.closed = True
-        process = self.process
-        if process.stdin is not None and not process.stdin.is_closing():
-            process.stdin.close()
-        for sig in (None, signal.SIGTERM, signal.SIGKILL):
-            if sig is not None:
-                _signal_group(process.pid, sig)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(process.wait(), grace)
-                break
-        # Grandchildren (npx -> node) share the group; make sure none outlives the session.
-        _signal_group(process.pid, signal.SIGKILL)
-        await self._reader
-
-    def terminate_now(self) -> None:
-        """Synchronous last resort (signal handlers, interpreter exit): SIGKILL the whole group."""
-        self.closed = True
-        _signal_group(self.process.pid, signal.SIGKILL)
-
-    async def _pump_stdout(self) -> None:
-        stdout = self.process.stdout
-        assert stdout is not None
-        try:
-            while line := await stdout.readline():
-                self._route(line.strip())
-        except (ValueError, asyncio.LimitOverrunError) as exc:
-            log.error("session %s: unreadable output from the MCP server (%s); ending the session",
-                      self.id[:8], exc)
-            _signal_group(self.process.pid, signal.SIGKILL)
-        finally:
-            code = await self.process.wait()
-            self._finish(code)
-
     def _route(self, line: bytes) -> None:
         if not line:
             return
@@ -228,14 +216,74 @@ class StdioSession:
         else:
             self._backlog.append(line)
 
-    def _finish(self, code: int) -> None:
-        if not self.closed:
-            log.warning("session %s: the MCP server process exited with code %s", self.id[:8], code)
+    def _end(self, reason: str) -> None:
+        """The upstream is gone: fail what is pending, end the GET stream, leave the registry."""
         self.closed = True
-        self._fail_pending(f"The MCP server process exited (code {code})")
+        self._fail_pending(reason)
         if self._standalone is not None:
             self._standalone.put_nowait(None)
         self._on_exit(self)
+
+
+class StdioSession(RelaySession):
+    """An MCP session: a child process speaking newline-delimited JSON-RPC, and its open streams."""
+
+    def __init__(
+        self, session_id: str, process: asyncio.subprocess.Process, on_exit: Callable[[RelaySession], None],
+    ) -> None:
+        super().__init__(session_id, on_exit)
+        self.process = process
+        self._write_lock = asyncio.Lock()
+        self._reader = asyncio.create_task(self._pump_stdout(), name=f"bridge-stdout-{session_id[:8]}")
+
+    async def send(self, message: Any) -> None:
+        """Write one client message to the child's stdin."""
+        stdin = self.process.stdin
+        if self.closed or stdin is None or stdin.is_closing():
+            raise ConnectionResetError("the MCP server process has exited")
+        async with self._write_lock:
+            stdin.write(dump(message) + b"\n")
+            await stdin.drain()
+
+    async def terminate(self, grace: float = 2.0) -> None:
+        """End the session: EOF on stdin (the polite stdio shutdown), then SIGTERM, then SIGKILL the group."""
+        self.closed = True
+        process = self.process
+        if process.stdin is not None and not process.stdin.is_closing():
+            process.stdin.close()
+        for sig in (None, signal.SIGTERM, signal.SIGKILL):
+            if sig is not None:
+                _signal_group(process.pid, sig)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(process.wait(), grace)
+                break
+        # Grandchildren (npx -> node) share the group; make sure none outlives the session.
+        _signal_group(process.pid, signal.SIGKILL)
+        await self._reader
+
+    def terminate_now(self) -> None:
+        """Synchronous last resort (signal handlers, interpreter exit): SIGKILL the whole group."""
+        self.closed = True
+        _signal_group(self.process.pid, signal.SIGKILL)
+
+    async def _pump_stdout(self) -> None:
+        stdout = self.process.stdout
+        assert stdout is not None
+        try:
+            while line := await stdout.readline():
+                self._route(line.strip())
+        except (ValueError, asyncio.LimitOverrunError) as exc:
+            log.error("session %s: unreadable output from the MCP server (%s); ending the session",
+                      self.id[:8], exc)
+            _signal_group(self.process.pid, signal.SIGKILL)
+        finally:
+            code = await self.process.wait()
+            self._finish(code)
+
+    def _finish(self, code: int) -> None:
+        if not self.closed:
+            log.warning("session %s: the MCP server process exited with code %s", self.id[:8], code)
+        self._end(f"The MCP server process exited (code {code})")
 
 
 def _signal_group(pid: int, sig: int) -> None:
@@ -243,44 +291,75 @@ def _signal_group(pid: int, sig: int) -> None:
         os.killpg(pid, sig)
 
 
-class SessionRegistry:
-    """The live sessions of one bridge: create on initialize, find by id, expire when idle, kill all."""
+SessionFactory = Callable[[str, Callable[[RelaySession], None]], Awaitable[RelaySession]]
+"""Opens the upstream of a new session: ``factory(session_id, on_exit)``; raises OSError or UpstreamUnavailable."""
 
-    def __init__(self, target: StdioTarget, ttl: float, max_sessions: int) -> None:
-        self._target = target
-        self._ttl = ttl
-        self._max = max_sessions
-        self._sessions: dict[str, StdioSession] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
 
-    def __len__(self) -> int:
-        return len(self._sessions)
+def stdio_factory(target: StdioTarget, env: dict[str, str] | None = None) -> SessionFactory:
+    """Sessions that each spawn ``target`` as a child process speaking JSON-RPC on stdin/stdout."""
 
-    async def create(self, env: dict[str, str] | None = None) -> StdioSession:
-        """Spawn a child for a new session.
-
-        Raises:
-            TooManySessions: the limit is reached.
-            OSError: the command could not be started.
-        """
-        self._loop = asyncio.get_running_loop()
-        if len(self._sessions) >= self._max:
-            raise TooManySessions(f"the bridge already runs {self._max} sessions")
+    async def start(session_id: str, on_exit: Callable[[RelaySession], None]) -> RelaySession:
         parent = os.getpid()
         process = await asyncio.create_subprocess_exec(
-            self._target.command, *self._target.args,
+            target.command, *target.args,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=None,  # stderr: ours
             env=env if env is not None else dict(os.environ),
             limit=STDOUT_LINE_LIMIT,
             preexec_fn=lambda: _child_setup(parent),
         )
+        log.info("session %s: started %s (pid %s)", session_id[:8], describe(target.command, target.args),
+                 process.pid)
+        return StdioSession(session_id, process, on_exit)
+
+    return start
+
+
+def describe(command: str, args: Sequence[str]) -> str:
+    return " ".join([command, *args])[:200]
+
+
+class SessionRegistry:
+    """The live sessions of one bridge: create on initialize, find by id, expire when idle, kill all."""
+
+    def __init__(self, factory: SessionFactory | StdioTarget, ttl: float, max_sessions: int) -> None:
+        self._factory = stdio_factory(factory) if isinstance(factory, StdioTarget) else factory
+        self.ttl = ttl
+        self.max_sessions = max_sessions
+        self._sessions: dict[str, RelaySession] = {}
+        self._starting = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    async def create(self) -> RelaySession:
+        """Open the upstream of a new session; at the limit, the session idle the longest gives way.
+
+        Raises:
+            TooManySessions: the limit is reached and no session is idle.
+            OSError: the command could not be started.
+            UpstreamUnavailable: the upstream server could not be reached.
+        """
+        self._loop = asyncio.get_running_loop()
+        while len(self._sessions) + self._starting >= self.max_sessions:
+            idle = [(since, s.id) for s in self._sessions.values() if (since := s.idle_since) is not None]
+            if not idle:
+                raise TooManySessions(
+                    f"the bridge already runs {self.max_sessions} sessions and none is idle")
+            _, oldest = min(idle)
+            log.info("session %s: ending it, the idle session the longest, to make room for a new one "
+                     "(limit %d)", oldest[:8], self.max_sessions)
+            await self.delete(oldest)
         session_id = secrets.token_urlsafe(32)
-        session = StdioSession(session_id, process, self._forget)
+        self._starting += 1
+        try:
+            session = await self._factory(session_id, self._forget)
+        finally:
+            self._starting -= 1
         self._sessions[session_id] = session
-        log.info("session %s: started %s (pid %s)", session_id[:8], self._describe(), process.pid)
         return session
 
-    def get(self, session_id: str) -> StdioSession | None:
+    def get(self, session_id: str) -> RelaySession | None:
         session = self._sessions.get(session_id)
         return None if session is None or session.closed else session
 
@@ -295,18 +374,21 @@ class SessionRegistry:
         """End the sessions idle for longer than the TTL; returns their ids."""
         now = time.monotonic()
         expired = [s.id for s in self._sessions.values()
-                   if (since := s.idle_since) is not None and now - since > self._ttl]
+                   if (since := s.idle_since) is not None and now - since > self.ttl]
         for session_id in expired:
-            log.info("session %s: idle for more than %gs, ending it", session_id[:8], self._ttl)
+            log.info("session %s: idle for more than %gs, ending it", session_id[:8], self.ttl)
             await self.delete(session_id)
         return expired
 
     async def run_expiry(self) -> None:
         """Sweep for idle sessions forever (cancel to stop)."""
-        interval = max(0.05, min(self._ttl / 4, 30.0))
+        interval = max(0.05, min(self.ttl / 4, 30.0))
         while True:
             await asyncio.sleep(interval)
-            await self.expire_idle()
+            try:
+                await self.expire_idle()
+            except Exception:  # one failed termination must not stop the sweeping
+                log.exception("ending idle sessions failed")
 
     def request_shutdown(self) -> None:
         """Called from the signal handler: end every stream soon, so the HTTP server can drain."""
@@ -326,10 +408,6 @@ class SessionRegistry:
         for session in self._sessions.values():
             session.terminate_now()
 
-    def _forget(self, session: StdioSession) -> None:
+    def _forget(self, session: RelaySession) -> None:
         if self._sessions.get(session.id) is session:
             del self._sessions[session.id]
-
-    def _describe(self) -> str:
-        words: Sequence[str] = (self._target.command, *self._target.args)
-        return " ".join(words)[:200]

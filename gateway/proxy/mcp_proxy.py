@@ -155,17 +155,21 @@ class McpProxy:
 
     async def _authorize_adapter(self, principal: Principal, name: str) -> str | None:
         """Checked on every request, so revoking a role takes effect mid-session (within the store's record
-        cache age when set, see ``gateway.stores.recent``). Returns a ``url`` source."""
+        cache age when set, see ``gateway.stores.recent``). Returns a ``url`` source called directly (a ``url``
+        of transport ``sse`` is not: the runtime runs bridge replicas for it, found by :meth:`_ready`)."""
         record = await self._ctx.store.recent("adapter", name)
         if record is None:
             raise NotFound(f"The adapter '{name}' does not exist.")
         if not can_read(principal, record.data.get("createdBy"), record.data.get("requiredRoles") or []):
             raise Forbidden("You do not have permission to use this adapter.")
         url = record.data.get("url")
-        return str(url) if url else None
+        return str(url) if url and record.data.get("transport") != "sse" else None
 
     async def _ready(self, call: _Call) -> list[Endpoint]:
         if call.remote_url is not None:
+            # Routable until the gateway's background probe of the URL has failed (see remote_probe).
+            if not await self._ctx.runtime.url_routable(call.target):
+                return []
             return [Endpoint(call.target, call.remote_url)]
         return await self._ctx.runtime.endpoints(call.target)
 
@@ -187,9 +191,24 @@ class McpProxy:
     async def _pick_endpoint(self, call: _Call) -> Endpoint:
         ready = await self._ready(call)
         if not ready:
-            message = f"No replica of the {_describe(call)} is ready; try again shortly."
+            why = await self._why_not_ready(call)
+            message = f"No replica of the {_describe(call)} is ready{why}; try again shortly."
             raise Unavailable(message, public=message)
         return self._balancer.pick(ready)
+
+    async def _why_not_ready(self, call: _Call) -> str:
+        """`` (Failing: exited with code 1; ...)`` from the runtime's status: the phase and the public cause,
+        never process output or internal addresses. Empty when the status cannot be read."""
+        try:
+            status = await self._ctx.runtime.status(call.target)
+        except Exception as exc:  # the error is about routing; a failing status read must not replace it
+            log.debug("no status for %s: %s", call.target, exc)
+            return ""
+        phase = status.phase or ("Stopped" if not status.desired else None)
+        cause = status.public_error
+        if phase and cause:
+            return f" ({phase}: {cause})"
+        return f" ({phase})" if phase else ""
 
     async def _forward(self, call: _Call, scope: Scope, receive: Receive, send: Send) -> None:
         assert call.endpoint is not None

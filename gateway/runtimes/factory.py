@@ -5,18 +5,21 @@ from __future__ import annotations
 import json
 import sys
 
+from gateway.netguard import ConnectGuard
 from gateway.runtimes.base import ROUTER_WORKLOAD, Runtime, WorkloadKind, WorkloadSpec
 from gateway.settings import GatewaySettings
 
 
 def build_runtime(settings: GatewaySettings) -> Runtime:
+    # url adapters are probed through the same SSRF guard as the data plane's requests to them.
+    url_guard = ConnectGuard.from_settings(settings.proxy, settings.server.environment)
     if settings.runtime.kind == "local":
         from gateway.runtimes.local import LocalRuntime
 
-        return LocalRuntime(settings.runtime.local)
+        return LocalRuntime(settings.runtime.local, url_guard)
     from gateway.runtimes.kubernetes import KubernetesRuntime
 
-    return KubernetesRuntime(settings.runtime.kubernetes)
+    return KubernetesRuntime(settings.runtime.kubernetes, url_guard=url_guard)
 
 
 def local_router_spec(settings: GatewaySettings, secret: str) -> WorkloadSpec:

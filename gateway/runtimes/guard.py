@@ -33,6 +33,13 @@ def _die_with_parent(sig: int) -> None:
         pass
 
 
+def _bind_to_guard(guard: int) -> None:
+    """In the command's process, before exec: die with the guard, even if it died a moment ago."""
+    _die_with_parent(signal.SIGKILL)
+    if os.getppid() != guard:  # the guard was killed between fork and prctl: nobody would end us
+        os._exit(1)
+
+
 def _kill_group(child: subprocess.Popen[bytes]) -> None:
     try:
         os.killpg(child.pid, signal.SIGTERM)
@@ -55,7 +62,8 @@ def main(argv: list[str]) -> int:
     _die_with_parent(signal.SIGTERM)
     if os.getppid() != parent:  # the parent died before prctl took effect
         return 1
-    child = subprocess.Popen(argv[2:], start_new_session=True, preexec_fn=lambda: _die_with_parent(signal.SIGKILL))
+    guard = os.getpid()
+    child = subprocess.Popen(argv[2:], start_new_session=True, preexec_fn=lambda: _bind_to_guard(guard))
     stopping = False
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

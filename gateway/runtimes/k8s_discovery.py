@@ -17,12 +17,14 @@ import json
 import logging
 import time
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from kubernetes.aio.client import CoreV1Api
 from kubernetes.aio.client.exceptions import ApiException
 
 from gateway.errors import Unavailable
+from gateway.runtimes.base import ReplicaState
 from gateway.runtimes.k8s_client import json_body
 from gateway.runtimes.k8s_manifests import DISCOVERY_SELECTOR, NAME_LABEL
 
@@ -48,6 +50,102 @@ def is_ready(pod: Mapping[str, Any]) -> bool:
         return False
     conditions = status.get("conditions") or []
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+FAILED_WAITING_REASONS = frozenset(
+    {
+        "CrashLoopBackOff",
+        "ImagePullBackOff",
+        "ErrImagePull",
+        "ErrImageNeverPull",
+        "InvalidImageName",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "RunContainerError",
+    }
+)
+"""Waiting reasons that mean the container failed, not that it is still starting."""
+
+
+def _time(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _short(text: object, limit: int = 300) -> str:
+    words = " ".join(str(text or "").split())
+    return words if len(words) <= limit else words[: limit - 1] + "…"
+
+
+def replica_state(pod: Mapping[str, Any], container: str | None = None) -> tuple[ReplicaState, str | None]:
+    """One pod as a replica: ready (the Ready condition, as for routing), restarts, last exit code, why it
+    does not serve (waiting reason and message, a termination, a failing readiness probe) and since when
+    (the Ready condition's last transition). Also a short public cause (the reason, without the messages,
+    which may name pods, nodes or images)."""
+    metadata, status = pod.get("metadata") or {}, pod.get("status") or {}
+    statuses = status.get("containerStatuses") or []
+    fallback: Mapping[str, Any] = statuses[0] if statuses else {}
+    chosen: Mapping[str, Any] = next((c for c in statuses if c.get("name") == container), fallback)
+    state, last_state = chosen.get("state") or {}, chosen.get("lastState") or {}
+    waiting, terminated = state.get("waiting") or {}, state.get("terminated") or {}
+    last_terminated = last_state.get("terminated") or {}
+    restarts = int(chosen.get("restartCount") or 0)
+    exit_code = terminated.get("exitCode", last_terminated.get("exitCode"))
+    conditions = {c.get("type"): c for c in status.get("conditions") or []}
+    ready_condition = conditions.get("Ready") or {}
+    ready = is_ready(pod)
+    error: str | None = None
+    public: str | None = None
+    failed = False
+    if waiting.get("reason"):
+        reason = str(waiting["reason"])
+        failed = reason in FAILED_WAITING_REASONS
+        error = f"{reason}: {_short(waiting.get('message'))}" if waiting.get("message") else reason
+        public = reason
+        if last_terminated and exit_code is not None:
+            error += f" (last exit code {exit_code}{_detail(last_terminated)})"
+            public += f" (last exit code {exit_code})"
+    elif terminated:
+        failed = True
+        error = f"terminated ({terminated.get('reason') or 'Error'}) with exit code {exit_code}{_detail(terminated)}"
+        public = f"terminated with exit code {exit_code}"
+    elif status.get("phase") == "Failed":
+        failed = True
+        error = f"pod failed: {_short(status.get('reason') or status.get('message') or 'unknown reason')}"
+        public = "pod failed"
+    elif (scheduled := conditions.get("PodScheduled") or {}).get("status") == "False":
+        error = f"not scheduled: {_short(scheduled.get('message') or scheduled.get('reason'))}"
+        public = "not scheduled"
+    elif not ready and metadata.get("deletionTimestamp"):
+        error = public = "terminating"
+    elif not ready and status.get("phase") == "Running":
+        detail = ready_condition.get("message") or ready_condition.get("reason") or "its readiness probe fails"
+        error = f"running but not ready: {_short(detail)}"
+        public = "running but not ready"
+        if last_terminated and exit_code is not None:
+            error += f" (last exit code {exit_code}{_detail(last_terminated)})"
+    replica = ReplicaState(
+        id=str(metadata.get("name", "")),
+        ready=ready,
+        restarts=restarts,
+        last_exit_code=exit_code if isinstance(exit_code, int) else None,
+        last_error=None if ready else error,
+        since=_time(ready_condition.get("lastTransitionTime")) or _time(status.get("startTime")),
+        failed=failed and not ready,
+    )
+    return replica, (None if ready else public)
+
+
+def _detail(terminated: Mapping[str, Any]) -> str:
+    reason, message = terminated.get("reason"), terminated.get("message")
+    parts = [str(reason)] if reason and reason not in ("Error", "Completed") else []
+    if message:
+        parts.append(_short(message, 600))
+    return (": " + "; ".join(parts)) if parts else ""
 
 
 class PodDiscovery:

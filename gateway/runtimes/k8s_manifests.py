@@ -64,8 +64,14 @@ def container_port(spec: WorkloadSpec, settings: KubernetesRuntimeSettings) -> i
     return spec.port if spec.kind is WorkloadKind.TOOL else settings.container_port
 
 
+def runs_bridge(spec: WorkloadSpec) -> bool:
+    """The bridge image runs ``command`` specs (it execs a streamable-http one) and ``url`` specs of
+    transport ``sse`` (which have no command: the bridge connects to the URL)."""
+    return spec.command is not None or spec.sse_upstream is not None
+
+
 def image(spec: WorkloadSpec, settings: KubernetesRuntimeSettings) -> str:
-    if spec.command is not None:
+    if runs_bridge(spec):
         return f"{settings.registry}/{settings.bridge_image}"
     if spec.image is None:
         raise ValueError(f"'{spec.name}' has neither an image nor a command to run")
@@ -97,16 +103,26 @@ def is_managed(metadata_labels: Mapping[str, str] | None) -> bool:
 
 
 def environment(spec: WorkloadSpec, settings: KubernetesRuntimeSettings) -> list[dict[str, str]]:
-    """The container's env: the resource's variables, plus the bridge's settings for ``command`` specs."""
+    """The container's env: the resource's variables, plus the bridge's settings for the specs it runs.
+
+    The bridge image (sample-servers/mcp-proxy) serves on $PORT at /mcp: a ``stdio`` command with one process
+    per session, an ``sse`` command (started once, on a port of its own) or ``sse`` URL with one SSE
+    connection per session; a ``streamable-http`` command it just execs. Sessions are bounded by
+    ``MCP_SESSION_TTL`` (idle seconds) and ``MCP_MAX_SESSIONS``.
+    """
     env = dict(spec.env)
-    if spec.command is not None:
-        # The bridge image (sample-servers/mcp-proxy) runs the command and serves it on $PORT at /mcp.
-        env |= {
-            "MCP_COMMAND": spec.command,
-            "MCP_ARGS": shlex.join(spec.args),
+    if runs_bridge(spec):
+        bridge = {
             "MCP_TRANSPORT": spec.transport or "stdio",
             "PORT": str(container_port(spec, settings)),
+            "MCP_SESSION_TTL": f"{settings.session_idle_timeout_seconds:g}",
+            "MCP_MAX_SESSIONS": str(settings.max_sessions_per_replica),
         }
+        if spec.command is not None:
+            bridge |= {"MCP_COMMAND": spec.command, "MCP_ARGS": shlex.join(spec.args)}
+        if spec.sse_upstream is not None:
+            bridge["MCP_SSE_URL"] = spec.sse_upstream
+        env |= bridge
     return [{"name": key, "value": value} for key, value in env.items()]
 
 

@@ -5,7 +5,8 @@ service account, and the integration tests run the runtime as a user bound to a 
 rules (RBAC enforced by a real API server), so any call outside them fails a test.
 
 Why each verb: statefulsets and services ``get`` (refuse foreign objects, read status, read before an
-update), ``create`` (deploy), ``patch`` (update; JSON merge patch), ``delete``; pods ``list`` and ``watch``
+update), ``list`` (the reconciler finds objects no record owns), ``create`` (deploy), ``patch`` (update,
+restart; JSON merge patch), ``delete``; pods ``list`` and ``watch``
 (replica discovery, readiness check); ``pods/log`` ``get`` (logs). Pods are never read one by one.
 """
 
@@ -14,8 +15,8 @@ from __future__ import annotations
 from typing import Final
 
 RBAC_RULES: Final[list[dict[str, list[str]]]] = [
-    {"apiGroups": ["apps"], "resources": ["statefulsets"], "verbs": ["get", "create", "patch", "delete"]},
-    {"apiGroups": [""], "resources": ["services"], "verbs": ["get", "create", "patch", "delete"]},
+    {"apiGroups": ["apps"], "resources": ["statefulsets"], "verbs": ["get", "list", "create", "patch", "delete"]},
+    {"apiGroups": [""], "resources": ["services"], "verbs": ["get", "list", "create", "patch", "delete"]},
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]},
     {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
 ]

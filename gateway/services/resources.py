@@ -1,15 +1,17 @@
 """AdapterService and ToolService: one rule set for both kinds of resource.
 
 Order of every write: authorize -> check names and capabilities -> let the runtime veto the spec ->
-record in the store (which reserves the name atomically) -> act on the runtime. A runtime failure rolls
-the store back, so a failed create leaves neither a record nor a workload behind.
+record in the store (which reserves the name atomically) -> converge the runtime to the store
+(:mod:`gateway.services.reconcile`). A runtime failure on create or update puts the store back and converges
+again, so a failed create leaves neither a record nor a workload behind. A delete removes the record first;
+if the workload cannot be removed at once, the reconciler keeps removing it.
 """
 
 from __future__ import annotations
 
 import builtins
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
@@ -22,6 +24,7 @@ from gateway.errors import (
     Conflict,
     FieldProblem,
     Forbidden,
+    GatewayError,
     InvalidRequest,
     NotFound,
     PreconditionFailed,
@@ -32,12 +35,15 @@ from gateway.models import (
     AdapterData,
     AdapterResource,
     AdapterStatus,
+    ReplicaStatus,
     ToolData,
     ToolResource,
     replica_status_text,
     shown,
 )
-from gateway.runtimes.base import Runtime, WorkloadKind, WorkloadSpec
+from gateway.runtimes.base import Runtime, WorkloadKind, WorkloadSpec, WorkloadStatus
+from gateway.runtimes.phase import workload_phase
+from gateway.services.reconcile import Reconciler
 from gateway.services.ssrf import UrlGuard
 from gateway.stores.base import MetadataStore, ResourceKind, StoredRecord
 from gateway.telemetry.audit import audited
@@ -63,6 +69,7 @@ class ResourceService(Generic[DataT, ResourceT]):
         resource_model: type[ResourceT],
         store: MetadataStore,
         runtime: Runtime,
+        reconciler: Reconciler,
         workload_identity_roles: list[str],
         url_guard: UrlGuard,
         clock: Callable[[], datetime] = _now,
@@ -71,6 +78,7 @@ class ResourceService(Generic[DataT, ResourceT]):
         self._resource_model = resource_model
         self._store = store
         self._runtime = runtime
+        self._reconciler = reconciler
         self._wi_roles = workload_identity_roles
         self._url_guard = url_guard
         self._clock = clock
@@ -91,18 +99,22 @@ class ResourceService(Generic[DataT, ResourceT]):
 
     async def status(self, principal: Principal, name: str) -> AdapterStatus:
         await self._readable_record(principal, name)
-        status = await self._runtime.status(name)
-        return AdapterStatus(
-            ready_replicas=status.ready,
-            updated_replicas=status.updated,
-            available_replicas=status.available,
-            image=status.image,
-            replica_status=replica_status_text(status.ready, status.desired),
-        )
+        return status_model(await self._runtime.status(name))
 
-    async def logs(self, principal: Principal, name: str, instance: int) -> str:
+    async def logs(
+        self, principal: Principal, name: str, instance: int, tail: int = 1000, since: datetime | None = None
+    ) -> str:
         await self._readable_record(principal, name)
-        return await self._runtime.logs(name, instance)
+        return await self._runtime.logs(name, instance, tail=tail, since=since)
+
+    async def follow_logs(
+        self, principal: Principal, name: str, instance: int, tail: int = 1000, since: datetime | None = None
+    ) -> AsyncIterator[str]:
+        """Checks access and that the instance exists (``NotFound`` before anything is streamed), then
+        returns the runtime's stream of lines."""
+        await self._readable_record(principal, name)
+        await self._runtime.logs(name, instance, tail=1)
+        return self._runtime.follow_logs(name, instance, tail=tail, since=since)
 
     # ----- writes ------------------------------------------------------------------------------------
     async def create(self, principal: Principal, data: DataT) -> ResourceT:
@@ -117,11 +129,20 @@ class ResourceService(Generic[DataT, ResourceT]):
         with audited(principal.user_id, f"{self.kind}.delete", name, success_status=204):
             await self._delete(principal, name, if_match)
 
+    async def restart(self, principal: Principal, name: str) -> None:
+        """Replace the replicas one at a time with the same spec (a rolling restart)."""
+        with audited(principal.user_id, f"{self.kind}.restart", name, success_status=202):
+            record = await self._existing(name)
+            if not can_write(principal, _stored_creator(record)):
+                raise Forbidden(NO_PERMISSION)
+            await self._reconciler.restart(name)
+            log.info("%s %s restarted by %s", self.kind, name, principal.user_id)
+
     async def _create(self, principal: Principal, data: DataT) -> ResourceT:
         _check_creator_id(principal.user_id)
         self._check_reserved(data.name)
         self._check_workload_identity(principal, data)
-        spec = await self._checked_spec(data)
+        await self._checked_spec(data)
         now = self._clock()
         resource = self._resource_model.model_validate(
             {
@@ -134,9 +155,9 @@ class ResourceService(Generic[DataT, ResourceT]):
         )
         record = await self._store.create(self.kind, data.name, _dump(resource))
         try:
-            await self._runtime.deploy(spec)
-        except BaseException:
-            await self._store.delete(self.kind, data.name, record.version)
+            await self._reconciler.converge(data.name)
+        except Exception:
+            await self._undo(data.name, record.version, None)
             raise
         log.info("%s %s created by %s", self.kind, data.name, principal.user_id)
         return resource
@@ -158,7 +179,7 @@ class ResourceService(Generic[DataT, ResourceT]):
                 f"UseWorkloadIdentity cannot be changed after creation. Delete and recreate the {self.kind} instead.",
                 [FieldProblem("useWorkloadIdentity", "is immutable after creation")],
             )
-        spec = await self._checked_spec(data)
+        await self._checked_spec(data)
         meta = {k: record.data[k] for k in ("id", "createdBy", "createdAt")}
         resource = self._resource_model.model_validate(
             {**data.model_dump(by_alias=True), **meta, "lastUpdatedAt": self._clock()}
@@ -170,12 +191,11 @@ class ResourceService(Generic[DataT, ResourceT]):
             if if_match is not None:
                 raise PreconditionFailed(exc.detail) from exc
             raise
-        if spec != self._spec(existing):
-            try:
-                await self._runtime.update(spec)
-            except BaseException:
-                await self._store.update(self.kind, name, record.data, updated.version)
-                raise
+        try:
+            await self._reconciler.converge(name)
+        except Exception:
+            await self._undo(name, updated.version, record.data)
+            raise
         return resource
 
     async def _delete(self, principal: Principal, name: str, if_match: str | None) -> None:
@@ -184,10 +204,32 @@ class ResourceService(Generic[DataT, ResourceT]):
         if not can_write(principal, _stored_creator(record)):
             raise Forbidden(NO_PERMISSION)
         _check_precondition(self.kind, name, record, if_match)
-        # The runtime goes first: it is idempotent, so a failure here can simply be retried.
-        await self._runtime.delete(name)
         await self._store.delete(self.kind, name, record.version)
         log.info("%s %s deleted by %s", self.kind, name, principal.user_id)
+        try:
+            await self._reconciler.converge(name)
+        except BackendError as exc:
+            raise BackendError(
+                exc.internal_detail,
+                public=f"The {self.kind} '{name}' is deleted, but its workload could not be removed yet; the "
+                "gateway keeps removing it in the background.",
+            ) from exc
+
+    async def _undo(self, name: str, written_version: str, previous: dict[str, Any] | None) -> None:
+        """Put back the record as it was before a write whose workload failed, then converge to it.
+
+        Only our own write is undone: if someone wrote after us, theirs stands (and they converge it).
+        Best effort: when the store or runtime fails here too, the reconciler finishes the job.
+        """
+        try:
+            if previous is None:
+                await self._store.delete(self.kind, name, written_version)
+            else:
+                await self._store.update(self.kind, name, previous, written_version)
+            await self._reconciler.converge(name)
+        except GatewayError as exc:
+            log.warning("%s %s: could not undo a failed write yet (%s); the reconciler will", self.kind, name,
+                        exc.detail)
 
     # ----- helpers -----------------------------------------------------------------------------------
     async def records(self) -> builtins.list[ResourceT]:
@@ -202,8 +244,13 @@ class ResourceService(Generic[DataT, ResourceT]):
     def spec_for(self, resource: ResourceT) -> WorkloadSpec:
         return self._spec(resource)
 
+    def spec_of_record(self, record: StoredRecord) -> WorkloadSpec | None:
+        """The workload a stored record asks for; None when the record is damaged."""
+        resource = self._loaded(record)
+        return None if resource is None else self._spec(resource)
+
     def _spec(self, data: AdapterData) -> WorkloadSpec:
-        port, path = 8000, "/mcp"
+        port, path = 8000, data.serving_path
         if isinstance(data, ToolData):
             port, path = data.tool_definition.port, data.tool_definition.path
         return WorkloadSpec(
@@ -215,11 +262,12 @@ class ResourceService(Generic[DataT, ResourceT]):
             command=data.command,
             args=tuple(data.args),
             transport=data.effective_transport,
-            url=data.url,
+            url=None if data.sse_upstream else data.url,  # a url of transport sse runs bridge replicas
             env=dict(data.environment_variables),
             port=port,
             path=path,
             use_workload_identity=data.use_workload_identity,
+            sse_upstream=data.sse_upstream,
         )
 
     async def _checked_spec(self, data: AdapterData) -> WorkloadSpec:
@@ -281,6 +329,34 @@ def _check_precondition(kind: str, name: str, record: StoredRecord, if_match: st
     wanted = {tag.strip().removeprefix("W/").strip('"') for tag in if_match.split(",")}
     if record.version.strip('"') not in wanted:
         raise PreconditionFailed(f"The {kind} '{name}' has changed since you read it; GET it again and retry.")
+
+
+def status_model(status: WorkloadStatus) -> AdapterStatus:
+    """The wire shape of a runtime's status: the original counts and ``replicaStatus``, the phase, the most
+    relevant error and each replica."""
+    phase = status.phase or workload_phase(status.desired, status.ready, status.updated, status.replicas)
+    return AdapterStatus(
+        ready_replicas=status.ready,
+        updated_replicas=status.updated,
+        available_replicas=status.available,
+        image=status.image,
+        replica_status=replica_status_text(status.ready, status.desired),
+        phase=phase,
+        last_error=status.last_error,
+        replicas=[
+            ReplicaStatus(
+                id=r.id,
+                ready=r.ready,
+                restarts=r.restarts,
+                last_exit_code=r.last_exit_code,
+                last_error=r.last_error,
+                since=r.since,
+                sessions=r.sessions,
+                max_sessions=r.max_sessions,
+            )
+            for r in status.replicas
+        ],
+    )
 
 
 def etag_of(version: str) -> str:

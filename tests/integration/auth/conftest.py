@@ -13,6 +13,7 @@ from mcp.server.mcpserver import MCPServer
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.app import create_app
+from gateway.runtimes.mcp_probe import USER_AGENT as PROBE_USER_AGENT
 from gateway.settings import GatewaySettings
 
 from .issuer import TENANT_PATH, TestIssuer
@@ -31,7 +32,9 @@ class HeaderCapture:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            self.seen.append({k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]})
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+            if headers.get("user-agent") != PROBE_USER_AGENT:  # not the gateway's readiness probe of the url
+                self.seen.append(headers)
         await self.app(scope, receive, send)
 
 

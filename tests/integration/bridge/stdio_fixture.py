@@ -1,5 +1,9 @@
 """A stdio MCP server (mcp 2.3.0 ``MCPServer``) for the bridge tests: ``python stdio_fixture.py``.
 
+``python stdio_fixture.py sse [SSE_PATH]`` serves the same tools over the 2024-11-05 HTTP+SSE transport on
+127.0.0.1:$PORT (``GET SSE_PATH``, default ``/sse``; messages to ``/messages/``).
+``python stdio_fixture.py http PATH`` serves them over Streamable HTTP at ``PATH`` on 127.0.0.1:$PORT.
+
 Tools: ``add``; ``count_with_progress`` (progress notifications); ``shout_log`` (a log message);
 ``whoami`` (this process's pid, to tell sessions' children apart); ``crash`` (exits the process).
 """
@@ -48,4 +52,10 @@ def crash() -> str:
 
 
 if __name__ == "__main__":
-    server.run("stdio")
+    if sys.argv[1:2] == ["sse"]:
+        sse_path = sys.argv[2] if len(sys.argv) > 2 else "/sse"
+        server.run("sse", host="127.0.0.1", port=int(os.environ["PORT"]), sse_path=sse_path)
+    elif sys.argv[1:2] == ["http"]:
+        server.run("streamable-http", host="127.0.0.1", port=int(os.environ["PORT"]), streamable_http_path=sys.argv[2])
+    else:
+        server.run("stdio")

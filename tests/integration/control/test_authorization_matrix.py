@@ -46,6 +46,13 @@ async def test_each_caller_gets_exactly_the_access_the_rules_give(
     listed = [r["name"] for r in (await app_client.get(f"/{kind}", headers=headers)).json()]
     assert listed == (["res"] if CAN_READ[caller] else [])
 
+    restart = await app_client.post(f"/{kind}/res/restart", headers=headers)
+    assert restart.status_code == (202 if CAN_WRITE[caller] else 403), restart.text
+    if CAN_WRITE[caller]:
+        assert restart.json()["replicaStatus"]  # the status at the moment the restart began
+    else:
+        assert restart.headers["content-type"] == "application/problem+json"
+
     put = await app_client.put(f"/{kind}/res", json=body(kind, "res", description="changed"), headers=headers)
     assert put.status_code == (200 if CAN_WRITE[caller] else 403), put.text
     delete = await app_client.delete(f"/{kind}/res", headers=headers)

@@ -173,3 +173,9 @@ async def test_if_match_turns_concurrent_read_modify_writes_into_412_instead_of_
     assert stale.status_code == 412
     assert (await app_client.get("/adapters/counter", headers=CREATOR)).json()["description"] == "a"
     assert (await app_client.delete("/adapters/counter", headers={**CREATOR, "If-Match": etag})).status_code == 412
+
+
+async def test_restart_of_a_missing_resource_is_404_problem_json(app_client: httpx.AsyncClient) -> None:
+    response = await app_client.post("/adapters/ghost/restart", headers=CREATOR)
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"

@@ -14,7 +14,10 @@ from typing import Any
 import uvicorn
 from starlette.types import Receive, Scope, Send
 
+from gateway.runtimes.mcp_probe import USER_AGENT as PROBE_USER_AGENT
 from tests.helpers import free_port
+
+PROBE_ANSWER = b'{"jsonrpc":"2.0","id":"mcp-gateway-probe","result":{"protocolVersion":"2025-06-18","capabilities":{}}}'
 
 
 class UpstreamProbe:
@@ -54,6 +57,12 @@ class UpstreamProbe:
             if not message.get("more_body"):
                 break
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        if headers.get("user-agent") == PROBE_USER_AGENT:
+            # The gateway's readiness probe of a url adapter: answer it as an MCP server would, unrecorded.
+            json_headers = [(b"content-type", b"application/json")]
+            await send({"type": "http.response.start", "status": 200, "headers": json_headers})
+            await send({"type": "http.response.body", "body": PROBE_ANSWER})
+            return
         self.requests.append(
             {
                 "method": scope["method"],

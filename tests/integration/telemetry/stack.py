@@ -125,7 +125,7 @@ def router_settings(catalog_url: str) -> ToolRouterSettings:
 
 def register_router(gateway: LoopServer, app: Any, router_url: str) -> None:
     spec = WorkloadSpec(name=ROUTER_WORKLOAD, kind=WorkloadKind.ROUTER, replicas=1, url=f"{router_url}/mcp")
-    gateway.run(app.state.ctx.runtime.register(spec))
+    gateway.run(app.state.ctx.runtime.ensure(spec))
 
 
 def tool_body(name: str, url: str) -> dict[str, Any]:

@@ -32,7 +32,17 @@ IDENTITY = WorkloadSpec(
     image_version="2",
     use_workload_identity=True,
 )
-VARIANTS = {"adapter": ADAPTER, "tool": TOOL, "command": COMMAND, "workload-identity": IDENTITY}
+SSE_COMMAND = WorkloadSpec(
+    name="everything-sse", kind=WorkloadKind.ADAPTER, command="mcp-server-everything", args=("sse",),
+    transport="sse", sse_upstream="/sse",
+)  # fmt: skip
+SSE_URL = WorkloadSpec(
+    name="legacy-sse", kind=WorkloadKind.ADAPTER, transport="sse", sse_upstream="https://mcp.example.com/sse",
+)  # fmt: skip
+VARIANTS = {
+    "adapter": ADAPTER, "tool": TOOL, "command": COMMAND, "workload-identity": IDENTITY, "sse-command": SSE_COMMAND,
+    "sse-url": SSE_URL,
+}  # fmt: skip
 
 
 def pod_spec(spec: WorkloadSpec) -> dict[str, Any]:
@@ -92,6 +102,37 @@ def test_a_command_adapter_runs_in_the_bridge_image_with_its_command_and_quoted_
     assert shlex.split(env["MCP_ARGS"]) == ["-y", "@modelcontextprotocol/server-everything", "it's"]
     assert env["MCP_TRANSPORT"] == "stdio"
     assert env["PORT"] == "8000"
+
+
+def env_of(spec: WorkloadSpec) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in only_container(spec)["env"]}
+
+
+def test_bridged_adapters_get_the_session_bounds_of_the_gateway_settings() -> None:
+    settings = KubernetesRuntimeSettings(session_idle_timeout_seconds=90, max_sessions_per_replica=5)
+    (container,) = m.statefulset(COMMAND, settings)["spec"]["template"]["spec"]["containers"]
+
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert (env["MCP_SESSION_TTL"], env["MCP_MAX_SESSIONS"]) == ("90", "5")
+    assert (env_of(COMMAND)["MCP_SESSION_TTL"], env_of(COMMAND)["MCP_MAX_SESSIONS"]) == ("600", "64")  # defaults
+    assert "MCP_SESSION_TTL" not in env_of(ADAPTER)  # an image is not bridged
+
+
+def test_an_sse_command_runs_in_the_bridge_image_which_starts_it_and_connects_to_its_sse_path() -> None:
+    env = env_of(SSE_COMMAND)
+
+    assert only_container(SSE_COMMAND)["image"] == "registry.example.io/mcp-proxy:latest"
+    assert (env["MCP_TRANSPORT"], env["MCP_COMMAND"], env["MCP_ARGS"], env["MCP_SSE_URL"]) == (
+        "sse", "mcp-server-everything", "sse", "/sse")
+
+
+def test_an_sse_url_runs_a_bridge_statefulset_that_connects_to_the_url() -> None:
+    env = env_of(SSE_URL)
+
+    assert only_container(SSE_URL)["image"] == "registry.example.io/mcp-proxy:latest"
+    assert env["MCP_TRANSPORT"] == "sse" and env["MCP_SSE_URL"] == "https://mcp.example.com/sse"
+    assert "MCP_COMMAND" not in env
+    assert m.service(SSE_URL, SETTINGS)["spec"]["clusterIP"] == "None"  # per-pod routing, like stdio adapters
 
 
 def test_pods_run_restricted_non_root_with_no_capabilities_and_runtime_default_seccomp() -> None:
