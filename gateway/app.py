@@ -23,7 +23,8 @@ from gateway.drain import Drain, DrainGuard
 from gateway.edge import Edge
 from gateway.errors import GatewayError
 from gateway.middleware import BodyLimitMiddleware
-from gateway.models import RESERVED_NAMES, AdapterData, AdapterResource, ToolData, ToolResource
+from gateway.models import AdapterData, AdapterResource, ToolData, ToolResource
+from gateway.names import RESERVED_NAMES
 from gateway.netguard import ConnectGuard
 from gateway.proxy.mcp_proxy import McpProxy
 from gateway.proxy.routes import McpDispatch

@@ -39,10 +39,9 @@ from pydantic.alias_generators import to_camel
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, core_schema
 
+from gateway.names import MAX_NAME_LENGTH
 from gateway.schemas import UnsafeSchema, check_tool_schema
 
-MAX_NAME_LENGTH = 52
-"""Kubernetes names: ``{name}-service`` and the StatefulSet's ``{name}-<revision-hash>`` label stay within 63."""
 NAME_RE = re.compile(r"^[a-z]([a-z0-9-]*[a-z0-9])?$")
 IMAGE_NAME_RE = re.compile(r"^[a-z0-9]+([._/-][a-z0-9]+)*$")
 IMAGE_TAG_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,127}$")
@@ -72,8 +71,6 @@ MAX_JSON_DEPTH = 32
 MAX_JSON_BYTES = 128 * 1024
 """Size of one free-form value written as compact UTF-8 JSON."""
 MAX_JSON_KEY_LENGTH = 1024
-
-RESERVED_NAMES = frozenset({"toolgateway", "mcpgateway", "redis", "gateway", "toolrouter", "workload-sa", "kubernetes"})
 
 Transport = Literal["stdio", "streamable-http", "sse"]
 """How the gateway talks to an adapter's server: ``stdio`` (a ``command``, through the bridge),

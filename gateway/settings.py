@@ -15,10 +15,9 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gateway.loopback import is_loopback_host
+from gateway.names import ROUTER_WORKLOAD, WORKLOAD_SERVICE_ACCOUNT
 from gateway.netpolicy import AddressPolicy, check_nameserver
-
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
-
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -32,16 +31,6 @@ def parse_trusted_proxies(entries: list[str]) -> tuple[IPNetwork, ...]:
         except ValueError:
             raise ValueError(f"{entry!r} is not an IP address or CIDR network") from None
     return tuple(networks)
-
-
-def is_loopback_host(host: str) -> bool:
-    """True when ``host`` only accepts connections from this machine."""
-    if host in LOOPBACK_HOSTS:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class ServerSettings(BaseModel):
@@ -171,7 +160,7 @@ class KubernetesRuntimeSettings(BridgeSessionSettings):
     """None: in-cluster when running in a pod, else the kubeconfig."""
     bridge_image: str = "mcp-proxy:latest"
     """Image (under ``registry``) that runs ``command`` adapters through the stdio bridge."""
-    workload_service_account: str = "workload-sa"
+    workload_service_account: str = WORKLOAD_SERVICE_ACCOUNT
     cluster_domain: str = "cluster.local"
     container_port: int = 8000
     cpu_request: str = "250m"
@@ -181,7 +170,7 @@ class KubernetesRuntimeSettings(BridgeSessionSettings):
     ephemeral_storage_limit: str = "2Gi"
     run_as_user: int = 1100
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
-    router_name: str = "toolgateway"
+    router_name: str = ROUTER_WORKLOAD
     """The tool router StatefulSet that the infrastructure deploys."""
 
 

@@ -31,6 +31,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.loopback import is_loopback_host
 from gateway.netguard import ConnectGuard
 from gateway.telemetry import redaction
 from gateway.telemetry.tracing import configure_tracing
@@ -39,7 +40,7 @@ from toolrouter.executor import ToolExecutor
 from toolrouter.handlers import SESSION_ID_HEADER, ToolHandlers
 from toolrouter.identity import IdentityMiddleware
 from toolrouter.sessions import OpenSessions
-from toolrouter.settings import ToolRouterSettings, is_loopback_host
+from toolrouter.settings import ToolRouterSettings
 from toolrouter.telemetry import RouterTelemetry, RouterTelemetryMiddleware
 
 logger = logging.getLogger(__name__)

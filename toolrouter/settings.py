@@ -7,7 +7,6 @@ the gateway's ``MCPGW_SERVER__ENVIRONMENT`` so both processes agree on what "pro
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from typing import Literal
 
@@ -17,16 +16,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from gateway.netpolicy import AddressPolicy, check_nameserver
 
 DEFAULT_CATALOG_URL = "http://127.0.0.1:8000/internal/tool-catalog"
-
-
-def is_loopback_host(host: str) -> bool:
-    """True when ``host`` only accepts connections from this machine."""
-    if host in ("localhost", "[::1]"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _default_port() -> int:

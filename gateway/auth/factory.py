@@ -6,7 +6,8 @@ import logging
 
 from gateway.auth.base import Authenticator
 from gateway.auth.dev import DevAuthenticator
-from gateway.settings import GatewaySettings, is_loopback_host
+from gateway.loopback import is_loopback_host
+from gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
 

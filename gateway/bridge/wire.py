@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from gateway.loopback import LOOPBACK_HOSTS
+
 SESSION_HEADER = "mcp-session-id"
 PROTOCOL_HEADER = "mcp-protocol-version"
 SESSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,128}\Z")
@@ -34,7 +36,6 @@ SSE_HEADERS = {"Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "
 KEEPALIVE = b": keepalive\n\n"
 
 Kind = Literal["request", "notification", "response"]
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 class BodyTooLarge(Exception):

@@ -31,6 +31,7 @@ from gateway.errors import (
     Unavailable,
     jsonrpc_error_body,
 )
+from gateway.names import ROUTER_WORKLOAD
 from gateway.netguard import ConnectGuard
 from gateway.proxy.balancer import LeastInFlight
 from gateway.proxy.forward import ClientDisconnected, UpstreamRequest, forward
@@ -46,7 +47,8 @@ from gateway.proxy.upstream import (
     UpstreamResponse,
     UpstreamTimeout,
 )
-from gateway.runtimes.base import ROUTER_WORKLOAD, Endpoint
+from gateway.records import AdapterAccess
+from gateway.runtimes.base import Endpoint
 from gateway.stores.base import SessionKey, SessionRoute
 from gateway.telemetry.logs import REQUEST_ID_HEADER, accept_request_id, request_id_var
 from gateway.telemetry.mcp import McpTelemetry
@@ -160,10 +162,10 @@ class McpProxy:
         record = await self._ctx.store.recent("adapter", name)
         if record is None:
             raise NotFound(f"The adapter '{name}' does not exist.")
-        if not can_read(principal, record.data.get("createdBy"), record.data.get("requiredRoles") or []):
+        access = AdapterAccess.of(record.data)
+        if not can_read(principal, access.created_by, access.required_roles):
             raise Forbidden("You do not have permission to use this adapter.")
-        url = record.data.get("url")
-        return str(url) if url and record.data.get("transport") != "sse" else None
+        return access.direct_url
 
     async def _ready(self, call: _Call) -> list[Endpoint]:
         if call.remote_url is not None:

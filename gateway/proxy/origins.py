@@ -5,8 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from gateway.errors import Forbidden
-
-_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+from gateway.loopback import LOOPBACK_HOSTS
 
 
 class OriginPolicy:
@@ -22,6 +21,6 @@ class OriginPolicy:
         if origin is None or self._any:
             return
         normalised = origin.rstrip("/").lower()
-        if normalised in self._allowed or urlsplit(normalised).hostname in _LOOPBACK:
+        if normalised in self._allowed or urlsplit(normalised).hostname in LOOPBACK_HOSTS:
             return
         raise Forbidden(f"Origin {origin} is not allowed (MCPGW_PROXY__ALLOWED_ORIGINS).")

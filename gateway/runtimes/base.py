@@ -22,10 +22,6 @@ class WorkloadKind(StrEnum):
     ROUTER = "router"
 
 
-ROUTER_WORKLOAD = "toolgateway"
-"""Name of the tool router workload, on every runtime."""
-
-
 @dataclass(frozen=True)
 class WorkloadSpec:
     """Everything a runtime needs to run one adapter, tool or the router. Exactly one source is set:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import sys
 
+from gateway.names import ROUTER_WORKLOAD
 from gateway.netguard import ConnectGuard
-from gateway.runtimes.base import ROUTER_WORKLOAD, Runtime, WorkloadKind, WorkloadSpec
+from gateway.runtimes.base import Runtime, WorkloadKind, WorkloadSpec
 from gateway.settings import GatewaySettings
 
 

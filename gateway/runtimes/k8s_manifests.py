@@ -19,6 +19,7 @@ import shlex
 from collections.abc import Mapping
 from typing import Any
 
+from gateway.names import MAX_NAME_LENGTH
 from gateway.runtimes.base import WorkloadKind, WorkloadSpec
 from gateway.settings import KubernetesRuntimeSettings
 
@@ -32,8 +33,6 @@ WORKLOAD_IDENTITY_LABEL = "azure.workload.identity/use"
 DISCOVERY_SELECTOR = f"{TYPE_LABEL}=mcp"
 """Pods the data plane routes to: adapters and the tool router (never tools)."""
 
-MAX_NAME_LENGTH = 52
-"""StatefulSet pods carry ``controller-revision-hash: {name}-{10-char hash}``, a label value capped at 63."""
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
 
 # Pod-spec keys the runtime sets only sometimes: an update must null them explicitly when they no longer

@@ -31,7 +31,6 @@ from gateway.errors import (
 )
 from gateway.models import (
     CREATOR_ID,
-    RESERVED_NAMES,
     AdapterData,
     AdapterResource,
     AdapterStatus,
@@ -41,6 +40,7 @@ from gateway.models import (
     replica_status_text,
     shown,
 )
+from gateway.names import RESERVED_NAMES
 from gateway.runtimes.base import Runtime, WorkloadKind, WorkloadSpec, WorkloadStatus
 from gateway.runtimes.phase import workload_phase
 from gateway.services.reconcile import Reconciler

@@ -12,21 +12,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.names import GATEWAY_WORKLOAD, REDIS_WORKLOAD, ROUTER_WORKLOAD, WORKLOAD_SERVICE_ACCOUNT
 from gateway.runtimes.k8s_rbac import RBAC_RULES
 from toolrouter.settings import ToolRouterSettings
 
 Manifest = dict[str, Any]
 
-GATEWAY = "mcpgateway"
-GATEWAY_SA = "mcpgateway-sa"
-GATEWAY_SERVICE = "mcpgateway-service"
-WORKLOAD_SA = "workload-sa"
-ROUTER = "toolgateway"
-ROUTER_SA = "toolgateway-sa"
-ROUTER_SERVICE = "toolgateway-service"
-ROUTER_SECRET = "toolgateway-secrets"
-REDIS = "redis"
-REDIS_SERVICE = "redis-service"
+# The names no adapter or tool may take (gateway.names.RESERVED_NAMES), and what is named after them.
+GATEWAY = GATEWAY_WORKLOAD
+GATEWAY_SA = f"{GATEWAY}-sa"
+GATEWAY_SERVICE = f"{GATEWAY}-service"
+WORKLOAD_SA = WORKLOAD_SERVICE_ACCOUNT
+ROUTER = ROUTER_WORKLOAD
+ROUTER_SA = f"{ROUTER}-sa"
+ROUTER_SERVICE = f"{ROUTER}-service"
+ROUTER_SECRET = f"{ROUTER}-secrets"
+REDIS = REDIS_WORKLOAD
+REDIS_SERVICE = f"{REDIS}-service"
 APP_SECRET = "mcpgateway-secrets"
 APP_CONFIG = "mcpgateway-config"
 REDIS_SECRET = "redis-auth"

@@ -26,7 +26,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from gateway.runtimes.base import ROUTER_WORKLOAD, WorkloadKind, WorkloadSpec
+from gateway.names import ROUTER_WORKLOAD
+from gateway.runtimes.base import WorkloadKind, WorkloadSpec
 from gateway.settings import GatewaySettings
 from tests.helpers import MCP_EXAMPLE, PYTHON, REPO, free_port, wait_for
 from toolrouter import ToolRouterSettings

@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.runtimes.base import ROUTER_WORKLOAD
+from gateway.names import ROUTER_WORKLOAD
 from gateway.telemetry import audit
 from tests.helpers import free_port, wait_for
 from tests.integration.dataplane.conftest import mcp_client
