@@ -45,7 +45,7 @@ class Stack:
                 except (OSError, ValueError, IndexError):
                     continue
                 # The guard's command line names toolrouter too; the router is the guard's child.
-                is_router = b"toolrouter" in cmdline and b"gateway.runtimes.guard" not in cmdline
+                is_router = b"toolrouter" in cmdline and b"gateway.runtimes.local.guard" not in cmdline
                 if is_router and _descends_from(ppid, self.gateway.pid):
                     return int(entry.name)
         return None

@@ -5,6 +5,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY gateway/ gateway/
 COPY toolrouter/ toolrouter/
+COPY bridge/ bridge/
 # Wheels for the app and the extras its deployments use: azure (Cosmos DB, workload identity), kubernetes (the
 # runtime) and observability (the trace exporters: the Azure stack always sets
 # APPLICATIONINSIGHTS_CONNECTION_STRING, and the gateway refuses to start with an exporter it cannot load).

@@ -5,6 +5,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY gateway/ gateway/
 COPY toolrouter/ toolrouter/
+COPY bridge/ bridge/
 # Same distribution as the gateway; of the extras only observability: the router exports traces where the
 # gateway does (it gets the same APPLICATIONINSIGHTS_CONNECTION_STRING) and refuses to start without the exporter.
 RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[observability]"

@@ -17,12 +17,12 @@ from gateway import __version__
 from gateway.auth.factory import build_authenticator
 from gateway.context import GatewayContext
 from gateway.control import health, internal, metrics, wellknown
+from gateway.control.body_limit import BodyLimitMiddleware
 from gateway.control.problems import install_problem_handlers
 from gateway.control.resources import resource_router
 from gateway.drain import Drain, DrainGuard
 from gateway.edge import Edge
 from gateway.errors import GatewayError
-from gateway.middleware import BodyLimitMiddleware
 from gateway.models import AdapterData, AdapterResource, ToolData, ToolResource
 from gateway.names import RESERVED_NAMES
 from gateway.netguard import ConnectGuard

@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 # Pulumi runs this file with cwd = infra/ and only infra/ on sys.path; the program imports
-# ``infra.*`` and ``gateway.runtimes.k8s_rbac`` from the repository root.
+# ``infra.*`` and ``gateway.runtimes.kubernetes.rbac`` from the repository root.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from infra.config import load_config

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "integration" / "kubern
 from k8s_control_plane import RUNTIME_TOKEN, RUNTIME_USER, ControlPlane, find_binaries
 from k8s_fake_node import FakeNode
 
-from gateway.runtimes.k8s_rbac import RBAC_RULES
+from gateway.runtimes.kubernetes.rbac import RBAC_RULES
 from gateway.settings import KubernetesRuntimeSettings
 
 REGISTRY = "registry.test"

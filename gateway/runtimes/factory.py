@@ -15,10 +15,10 @@ def build_runtime(settings: GatewaySettings) -> Runtime:
     # url adapters are probed through the same SSRF guard as the data plane's requests to them.
     url_guard = ConnectGuard.from_settings(settings.proxy, settings.server.environment)
     if settings.runtime.kind == "local":
-        from gateway.runtimes.local import LocalRuntime
+        from gateway.runtimes.local.runtime import LocalRuntime
 
         return LocalRuntime(settings.runtime.local, url_guard)
-    from gateway.runtimes.kubernetes import KubernetesRuntime
+    from gateway.runtimes.kubernetes.runtime import KubernetesRuntime
 
     return KubernetesRuntime(settings.runtime.kubernetes, url_guard=url_guard)
 

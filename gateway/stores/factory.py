@@ -21,7 +21,7 @@ def _backend_metadata_store(settings: GatewaySettings) -> MetadataStore:
         from gateway.stores.sqlite import SqliteMetadataStore
 
         return SqliteMetadataStore(settings.sqlite_path)
-    from gateway.stores.cosmos import CosmosMetadataStore
+    from gateway.stores.cosmos.records import CosmosMetadataStore
 
     cosmos: MetadataStore = CosmosMetadataStore(settings.cosmos)
     return cosmos
@@ -38,7 +38,7 @@ def build_session_store(settings: GatewaySettings) -> SessionStore:
 
         redis_store: SessionStore = RedisSessionStore(settings.sessions)
         return redis_store
-    from gateway.stores.cosmos import CosmosSessionStore
+    from gateway.stores.cosmos.sessions import CosmosSessionStore
 
     cosmos_sessions: SessionStore = CosmosSessionStore(settings.cosmos, settings.sessions)
     return cosmos_sessions

@@ -30,7 +30,7 @@ GATEWAY_BUILD = BuildSpec("docker/gateway.Dockerfile")
 ROUTER_BUILD = BuildSpec("docker/toolrouter.Dockerfile")
 BRIDGE_BUILD = BuildSpec("sample-servers/mcp-proxy/Dockerfile")
 """The stdio bridge, in which the gateway's Kubernetes runtime runs ``command`` adapters. Its context is the
-repository root too: the image installs the mcp-gateway distribution (python -m gateway.bridge)."""
+repository root too: the image installs the mcp-gateway distribution (python -m bridge)."""
 
 
 @dataclass(frozen=True)

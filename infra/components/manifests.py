@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.names import GATEWAY_WORKLOAD, REDIS_WORKLOAD, ROUTER_WORKLOAD, WORKLOAD_SERVICE_ACCOUNT
-from gateway.runtimes.k8s_rbac import RBAC_RULES
+from gateway.runtimes.kubernetes.rbac import RBAC_RULES
 from toolrouter.settings import ToolRouterSettings
 
 Manifest = dict[str, Any]
@@ -166,7 +166,7 @@ def namespaces(spec: WorkloadSpec) -> list[Manifest]:
 
 def namespace(name: str) -> Manifest:
     # restricted enforced in both: the infrastructure's pods and every pod the runtime builds
-    # (gateway/runtimes/k8s_manifests.py) comply, so an object that does not (an edited StatefulSet, a
+    # (gateway/runtimes/kubernetes/manifests.py) comply, so an object that does not (an edited StatefulSet, a
     # runAsUser of 0) is refused at admission instead of running with more rights than intended.
     labels = {
         "pod-security.kubernetes.io/enforce": "restricted",
@@ -199,7 +199,7 @@ def service_accounts(spec: WorkloadSpec) -> list[Manifest]:
 
 
 def runtime_role(spec: WorkloadSpec) -> Manifest:
-    """Exactly the calls the Kubernetes runtime makes (gateway/runtimes/k8s_rbac.py), nothing more, and only
+    """Exactly the calls the Kubernetes runtime makes (gateway/runtimes/kubernetes/rbac.py), nothing more, and only
     in the adapter namespace: the gateway cannot touch its own namespace's objects."""
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",

@@ -81,7 +81,7 @@ def _new_metadata_store(kind: str, sqlite_path: Path, endpoint: str, database: s
         from gateway.stores.sqlite import SqliteMetadataStore
 
         return SqliteMetadataStore(sqlite_path)
-    from gateway.stores.cosmos import CosmosMetadataStore
+    from gateway.stores.cosmos.records import CosmosMetadataStore
 
     return CosmosMetadataStore(cosmos_settings(endpoint, database))
 
@@ -126,6 +126,6 @@ def _new_session_store(kind: str, settings: SessionSettings, location: str, name
         from gateway.stores.redis import RedisSessionStore
 
         return RedisSessionStore(settings)
-    from gateway.stores.cosmos import CosmosSessionStore
+    from gateway.stores.cosmos.sessions import CosmosSessionStore
 
     return CosmosSessionStore(cosmos_settings(location, namespace), settings)

@@ -12,9 +12,9 @@ from azure.cosmos.exceptions import CosmosHttpResponseError
 from gateway.errors import BackendError
 from gateway.settings import CosmosSettings, SessionSettings
 from gateway.stores.base import SessionKey, SessionRoute
-from gateway.stores.cosmos import CosmosMetadataStore, CosmosSessionStore
-from gateway.stores.cosmos_account import CosmosAccount, RetryPolicy
-from gateway.stores.cosmos_sessions import item_id
+from gateway.stores.cosmos.account import CosmosAccount, RetryPolicy
+from gateway.stores.cosmos.records import CosmosMetadataStore
+from gateway.stores.cosmos.sessions import CosmosSessionStore, item_id
 from tests.contract.conftest import EMULATOR_KEY, cosmos_settings
 from tests.helpers import free_port
 

@@ -31,7 +31,7 @@ from gateway.errors import Conflict, GatewayError, NotFound
 from gateway.models import AdapterData, AdapterResource
 from gateway.netguard import ConnectGuard
 from gateway.runtimes.base import Runtime
-from gateway.runtimes.local import LocalRuntime
+from gateway.runtimes.local.runtime import LocalRuntime
 from gateway.services.reconcile import Reconciler
 from gateway.services.resources import ResourceService
 from gateway.services.ssrf import UrlGuard
@@ -161,7 +161,7 @@ def server_processes(name: str) -> list[tuple[int, str]]:
             state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if needle not in environ or b"gateway.runtimes.guard" in cmdline or state == "Z":
+        if needle not in environ or b"gateway.runtimes.local.guard" in cmdline or state == "Z":
             continue
         marks = [v.split(b"=", 1)[1].decode() for v in environ if v.startswith(b"CONTRACT_MARK=")]
         found.append((int(entry), marks[0] if marks else ""))
@@ -181,7 +181,7 @@ class KubernetesHarness:
             await self.fresh_replica()
 
     async def fresh_replica(self) -> GatewayReplica:
-        from gateway.runtimes.kubernetes import KubernetesRuntime
+        from gateway.runtimes.kubernetes.runtime import KubernetesRuntime
 
         runtime = KubernetesRuntime(self.settings)
         await runtime.start()

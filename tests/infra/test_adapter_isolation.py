@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from gateway.runtimes import k8s_manifests
 from gateway.runtimes.base import WorkloadKind, WorkloadSpec
+from gateway.runtimes.kubernetes import manifests as k8s_manifests
 from gateway.settings import KubernetesRuntimeSettings
 from infra.config import parse_config
 from tests.infra.conftest import ENTRA_CLIENT_ID, azure_config

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from gateway.runtimes.k8s_rbac import RBAC_RULES
+from gateway.runtimes.kubernetes.rbac import RBAC_RULES
 from tests.infra.conftest import ENTRA_CLIENT_ID, azure_config
 from tests.infra.mocks import DEPLOYER_OBJECT_ID, ISSUER, SUBSCRIPTION, TENANT, Recorded, run_stack
 

@@ -50,8 +50,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from gateway.runtimes import k8s_manifests
 from gateway.runtimes.base import WorkloadKind, WorkloadSpec
+from gateway.runtimes.kubernetes import manifests as k8s_manifests
 from gateway.settings import KubernetesRuntimeSettings
 from infra.components.manifests import GATEWAY, REDIS, ROUTER
 from tests.backends import EMULATOR_KEY, missing_backend

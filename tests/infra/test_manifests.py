@@ -7,7 +7,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from gateway.runtimes.k8s_rbac import RBAC_RULES
+from gateway.runtimes.kubernetes.rbac import RBAC_RULES
 from infra.components import manifests
 from tests.infra.mocks import Recorded
 

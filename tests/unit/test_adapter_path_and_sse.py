@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from gateway.bridge.config import (
+from bridge.config import (
     DEFAULT_SESSION_TTL,
     ConfigError,
     SseTarget,
@@ -18,7 +18,7 @@ from gateway.bridge.config import (
 )
 from gateway.models import AdapterData, AdapterResource, ToolData
 from gateway.runtimes.base import WorkloadKind, WorkloadSpec
-from gateway.runtimes.local import _argv
+from gateway.runtimes.local.runtime import _argv
 from gateway.settings import LocalRuntimeSettings
 
 TOOL_DEFINITION = {"tool": {"name": "t", "inputSchema": {"type": "object"}}}
@@ -99,7 +99,7 @@ def test_the_local_runtime_runs_the_bridge_with_the_session_bounds_for_stdio_and
     sse_command = WorkloadSpec(name="c", kind=WorkloadKind.ADAPTER, command="srv", transport="sse", sse_upstream="/e")
     sse_url = WorkloadSpec(name="u", kind=WorkloadKind.ADAPTER, transport="sse", sse_upstream="http://h/sse")
     direct = WorkloadSpec(name="d", kind=WorkloadKind.ADAPTER, command="srv", transport="streamable-http")
-    bridge = [sys.executable, "-m", "gateway.bridge", "--host", "127.0.0.1", "--session-ttl", "30",
+    bridge = [sys.executable, "-m", "bridge", "--host", "127.0.0.1", "--session-ttl", "30",
               "--max-sessions", "3"]
 
     assert _argv(stdio, SETTINGS) == [*bridge, "--", "srv", "x"]

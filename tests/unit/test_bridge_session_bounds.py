@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from gateway.bridge.stdio_sessions import RelaySession, SessionRegistry, TooManySessions
+from bridge.stdio_sessions import RelaySession, SessionRegistry, TooManySessions
 
 REQUEST = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {}}
 

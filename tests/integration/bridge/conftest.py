@@ -19,7 +19,7 @@ FIXTURE_COMMAND = [sys.executable, str(STDIO_FIXTURE)]
 
 
 class BridgeProcess:
-    """``python -m gateway.bridge`` with its stderr captured to a file."""
+    """``python -m bridge`` with its stderr captured to a file."""
 
     def __init__(self, log_dir: Path, args: list[str], env: dict[str, str] | None = None) -> None:
         self.port = free_port()
@@ -42,7 +42,7 @@ class BridgeProcess:
 
     def start(self) -> BridgeProcess:
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "gateway.bridge", *self.args], env=self.env,
+            self.process = subprocess.Popen([sys.executable, "-m", "bridge", *self.args], env=self.env,
                                             stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
         wait_for(self._listening, 30, what=f"bridge on {self.url}")
         return self

@@ -229,7 +229,7 @@ def test_an_unreachable_sse_url_fails_initialize_with_a_502_that_says_why(
 
 def test_an_sse_command_that_never_listens_stops_the_bridge_with_a_nonzero_exit(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "gateway.bridge", "--port", str(free_port()), "--transport", "sse", "--",
+        [sys.executable, "-m", "bridge", "--port", str(free_port()), "--transport", "sse", "--",
          sys.executable, "-c", "import sys; sys.exit(4)"],
         capture_output=True, text=True, timeout=60, cwd=REPO,
     )

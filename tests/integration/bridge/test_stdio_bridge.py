@@ -242,7 +242,7 @@ def test_server_discover_is_refused_with_400_so_clients_fall_back(bridge: Bridge
 )
 def test_a_bad_configuration_exits_1_with_a_message(env: dict[str, str], message: str) -> None:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("MCP_")}
-    done = subprocess.run([sys.executable, "-m", "gateway.bridge", "--port", "1"], env={**clean, **env},
+    done = subprocess.run([sys.executable, "-m", "bridge", "--port", "1"], env={**clean, **env},
                           capture_output=True, text=True, timeout=30, cwd=REPO)
 
     assert done.returncode == 1

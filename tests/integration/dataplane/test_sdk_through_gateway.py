@@ -124,7 +124,7 @@ def _replica_server_pid_or_none(gateway: GatewayProcess, replica: str) -> int | 
             cmdline = Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
         except OSError:
             continue
-        ours = f"MCP_REPLICA_ID={replica}".encode() in environ and "gateway.runtimes.guard" not in cmdline
+        ours = f"MCP_REPLICA_ID={replica}".encode() in environ and "gateway.runtimes.local.guard" not in cmdline
         if ours and pid_alive(pid):
             return pid
     return None

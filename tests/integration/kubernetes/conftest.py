@@ -16,8 +16,8 @@ import httpx
 import pytest
 from k8s_control_plane import ControlPlane, free_port
 
-from gateway.runtimes import k8s_manifests
-from gateway.runtimes.kubernetes import KubernetesRuntime
+from gateway.runtimes.kubernetes import manifests as k8s_manifests
+from gateway.runtimes.kubernetes.runtime import KubernetesRuntime
 from gateway.settings import KubernetesRuntimeSettings
 from tests.kube import REGISTRY, create_namespace, grant_runtime_role, runtime_settings
 

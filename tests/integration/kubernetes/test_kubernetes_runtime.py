@@ -19,9 +19,9 @@ from k8s_control_plane import ControlPlane
 from k8s_fake_node import FakeNode, log_lines
 
 from gateway.errors import BackendError, Conflict, InvalidRequest, NotFound, Unavailable
-from gateway.runtimes import k8s_manifests
 from gateway.runtimes.base import WorkloadKind, WorkloadSpec
-from gateway.runtimes.kubernetes import KubernetesRuntime
+from gateway.runtimes.kubernetes import manifests as k8s_manifests
+from gateway.runtimes.kubernetes.runtime import KubernetesRuntime
 
 pytestmark = [pytest.mark.k8s, pytest.mark.slow]
 
@@ -121,7 +121,7 @@ async def test_an_adapter_runs_two_replicas_is_discovered_updated_in_place_and_d
         kubernetes_validate.validate(obj, "1.30.0", strict=True)
     assert {o["kind"] for o in sent_objects} == {"StatefulSet", "Service"}
     # Discovery followed all of this through one healthy watch (a failing watch only degrades to relists).
-    assert not [r.getMessage() for r in caplog.records if r.name == "gateway.runtimes.k8s_discovery"]
+    assert not [r.getMessage() for r in caplog.records if r.name == "gateway.runtimes.kubernetes.discovery"]
 
 
 async def test_logs_return_the_last_1000_lines_of_the_instance_pod(

@@ -18,7 +18,7 @@ from k8s_fake_node import FakeNode, crash_loop, image_pull_error, log_lines
 from gateway.netguard import ConnectGuard
 from gateway.netpolicy import AddressPolicy
 from gateway.runtimes.base import WorkloadKind, WorkloadSpec, WorkloadStatus
-from gateway.runtimes.kubernetes import KubernetesRuntime
+from gateway.runtimes.kubernetes.runtime import KubernetesRuntime
 from tests.kube import runtime_settings
 
 pytestmark = [pytest.mark.k8s, pytest.mark.slow]

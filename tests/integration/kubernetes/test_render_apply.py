@@ -22,7 +22,7 @@ import yaml
 from k8s_control_plane import ControlPlane
 from k8s_objects import UNSERVED_KINDS, collection, may
 
-from gateway.runtimes.k8s_rbac import RBAC_RULES
+from gateway.runtimes.kubernetes.rbac import RBAC_RULES
 from infra.components import manifests
 
 pytestmark = [pytest.mark.k8s, pytest.mark.slow]

@@ -48,7 +48,7 @@ def replica_pids(gateway: GatewayProcess) -> list[int]:
             cmdline = Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
         except OSError:
             continue
-        if str(MCP_EXAMPLE) in cmdline and "gateway.runtimes.guard" not in cmdline:
+        if str(MCP_EXAMPLE) in cmdline and "gateway.runtimes.local.guard" not in cmdline:
             pids.append(pid)
     return pids
 

@@ -18,9 +18,9 @@ import pytest
 
 from gateway.netguard import ConnectGuard
 from gateway.netpolicy import AddressPolicy
-from gateway.runtimes import local_replica
 from gateway.runtimes.base import WorkloadKind, WorkloadSpec, WorkloadStatus
-from gateway.runtimes.local import LocalRuntime
+from gateway.runtimes.local import replica as local_replica
+from gateway.runtimes.local.runtime import LocalRuntime
 from gateway.settings import LocalRuntimeSettings
 from tests.helpers import MCP_EXAMPLE, PYTHON, REPO
 

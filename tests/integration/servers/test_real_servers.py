@@ -234,7 +234,7 @@ def bridge_pid(gateway: GatewayProcess, marker: str) -> int:
     for pid in descendants(gateway.process.pid):
         with contextlib.suppress(OSError):
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            if cmdline[1:3] == [b"-m", b"gateway.bridge"] and marker.encode() in cmdline:  # not its guard
+            if cmdline[1:3] == [b"-m", b"bridge"] and marker.encode() in cmdline:  # not its guard
                 return pid
     raise AssertionError(f"no bridge process for {marker}")
 

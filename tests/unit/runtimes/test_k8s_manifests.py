@@ -8,8 +8,8 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from gateway.runtimes import k8s_manifests as m
 from gateway.runtimes.base import WorkloadKind, WorkloadSpec
+from gateway.runtimes.kubernetes import manifests as m
 from gateway.settings import KubernetesRuntimeSettings
 
 SETTINGS = KubernetesRuntimeSettings(registry="registry.example.io", namespace="adapter")

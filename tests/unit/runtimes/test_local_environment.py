@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from gateway.runtimes.local import child_environment, gateway_interpreter_first
+from gateway.runtimes.local.runtime import child_environment, gateway_interpreter_first
 
 OWN = os.path.dirname(sys.executable)
 

@@ -1,8 +1,8 @@
 """Kubernetes runtime: each adapter or tool is a StatefulSet ``{name}`` plus a Service ``{name}-service``.
 
-Objects come from :mod:`gateway.runtimes.k8s_manifests`; the calls made are exactly the RBAC rules in
-:mod:`gateway.runtimes.k8s_rbac`; replica readiness for the data plane comes from a pod watch
-(:mod:`gateway.runtimes.k8s_discovery`). ``url`` sources create nothing in the cluster: the runtime only
+Objects come from :mod:`gateway.runtimes.kubernetes.manifests`; the calls made are exactly the RBAC rules in
+:mod:`gateway.runtimes.kubernetes.rbac`; replica readiness for the data plane comes from a pod watch
+(:mod:`gateway.runtimes.kubernetes.discovery`). ``url`` sources create nothing in the cluster: the runtime only
 remembers them (the reconciler ensures every stored resource at start-up and periodically, :meth:`ensure`).
 """
 
@@ -26,10 +26,10 @@ from kubernetes.aio.client.exceptions import ApiException
 
 from gateway.errors import BackendError, Conflict, GatewayError, NotFound, UnsupportedOnRuntime
 from gateway.netguard import ConnectGuard
-from gateway.runtimes import k8s_manifests as manifests
 from gateway.runtimes.base import Endpoint, WorkloadKind, WorkloadSpec, WorkloadStatus
-from gateway.runtimes.k8s_client import StaleObject, api_errors, as_dict, close_client, connect, json_body
-from gateway.runtimes.k8s_discovery import PodDiscovery, replica_state
+from gateway.runtimes.kubernetes import manifests
+from gateway.runtimes.kubernetes.client import StaleObject, api_errors, as_dict, close_client, connect, json_body
+from gateway.runtimes.kubernetes.discovery import PodDiscovery, replica_state
 from gateway.runtimes.phase import most_relevant_error, workload_phase
 from gateway.runtimes.remote_probe import RemoteProbes
 from gateway.settings import KubernetesRuntimeSettings

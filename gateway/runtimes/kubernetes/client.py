@@ -97,7 +97,7 @@ def _translate(exc: ApiException, verb: str, resource: str) -> Exception:
     if exc.status in (401, 403):
         return BackendError(
             f"Kubernetes API refused {verb} {resource}: {message}. Check that the RBAC Role bound to the "
-            "gateway's identity grants the rules in docs/kubernetes.md (gateway/runtimes/k8s_rbac.py)."
+            "gateway's identity grants the rules in docs/kubernetes.md (gateway/runtimes/kubernetes/rbac.py)."
         )
     return BackendError(f"Kubernetes API failed {verb} {resource}: {message}")
 

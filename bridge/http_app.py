@@ -22,9 +22,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from gateway.bridge.config import BridgeConfig, SseTarget, StdioTarget
-from gateway.bridge.sse_sessions import SseCommand, sse_client, sse_factory
-from gateway.bridge.stdio_sessions import (
+from bridge.config import BridgeConfig, SseTarget, StdioTarget
+from bridge.sse_sessions import SseCommand, sse_client, sse_factory
+from bridge.stdio_sessions import (
     Item,
     RelaySession,
     SessionFactory,
@@ -33,7 +33,7 @@ from gateway.bridge.stdio_sessions import (
     TooManySessions,
     UpstreamUnavailable,
 )
-from gateway.bridge.wire import (
+from bridge.wire import (
     HANDSHAKE_VERSIONS,
     INTERNAL_ERROR,
     INVALID_REQUEST,
@@ -56,7 +56,7 @@ from gateway.bridge.wire import (
     sse_event,
 )
 
-log = logging.getLogger("gateway.bridge")
+log = logging.getLogger("bridge")
 KEEPALIVE_SECONDS = 15.0
 MISSING_SESSION = "Bad Request: Mcp-Session-Id header is required"
 

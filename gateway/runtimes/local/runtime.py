@@ -1,7 +1,7 @@
 """Local runtime (the embedded default): each adapter or tool runs as ``replicas`` child processes.
 
 Sources: ``command`` (``streamable-http``: the process serves on ``$PORT``; ``stdio``: the project's
-bridge, ``python -m gateway.bridge``, serves it over Streamable HTTP) and ``url`` (nothing to run).
+bridge, ``python -m bridge``, serves it over Streamable HTTP) and ``url`` (nothing to run).
 Container images need a container runtime, so they are refused with a 400 that says so.
 
 Children inherit the gateway's environment minus its own ``MCPGW_*`` settings (which hold secrets),
@@ -26,7 +26,7 @@ import httpx
 from gateway.errors import Conflict, NotFound, UnsupportedOnRuntime
 from gateway.netguard import ConnectGuard
 from gateway.runtimes.base import Endpoint, WorkloadKind, WorkloadSpec, WorkloadStatus
-from gateway.runtimes.local_replica import Replica
+from gateway.runtimes.local.replica import Replica
 from gateway.runtimes.phase import most_relevant_error, workload_phase
 from gateway.runtimes.remote_probe import RemoteProbes
 from gateway.settings import LocalRuntimeSettings
@@ -325,7 +325,7 @@ def _argv(spec: WorkloadSpec, settings: LocalRuntimeSettings) -> list[str]:
         assert spec.command is not None
         return [spec.command, *spec.args]
     bridge = [
-        sys.executable, "-m", "gateway.bridge", "--host", "127.0.0.1",
+        sys.executable, "-m", "bridge", "--host", "127.0.0.1",
         "--session-ttl", f"{settings.session_idle_timeout_seconds:g}",
         "--max-sessions", str(settings.max_sessions_per_replica),
     ]

@@ -1,4 +1,4 @@
-"""``python -m gateway.bridge [--host H] [--port P] [--session-ttl S] [--max-sessions N] [--transport T]
+"""``python -m bridge [--host H] [--port P] [--session-ttl S] [--max-sessions N] [--transport T]
 [--sse-url U] [-- CMD ARGS...]``
 
 Targets, first match wins:
@@ -28,10 +28,10 @@ from types import FrameType
 
 import uvicorn
 
-from gateway.bridge.config import BridgeConfig, ConfigError, ExecTarget, RemoteTarget, SseTarget, load_config
-from gateway.bridge.http_app import create_sse_app, create_stdio_app
-from gateway.bridge.remote import create_remote_app
-from gateway.bridge.stdio_sessions import SessionRegistry
+from bridge.config import BridgeConfig, ConfigError, ExecTarget, RemoteTarget, SseTarget, load_config
+from bridge.http_app import create_sse_app, create_stdio_app
+from bridge.remote import create_remote_app
+from bridge.stdio_sessions import SessionRegistry
 
 PROG = "mcp-bridge"
 

@@ -1,7 +1,7 @@
 """One upstream connection per MCP session, and the routing of what it says to HTTP streams.
 
 The upstream is a stdio child process (:class:`StdioSession`) or an HTTP+SSE connection
-(:mod:`gateway.bridge.sse_sessions`). The bridge is a JSON-RPC relay: whatever the client posts goes
+(:mod:`bridge.sse_sessions`). The bridge is a JSON-RPC relay: whatever the client posts goes
 upstream as one message (a line on the child's stdin, a POST to the SSE server's message endpoint), and
 every message the upstream sends is delivered to exactly one HTTP stream:
 
@@ -33,10 +33,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.bridge.config import StdioTarget
-from gateway.bridge.wire import INTERNAL_ERROR, classify, dump, error_body, id_key
+from bridge.config import StdioTarget
+from bridge.wire import INTERNAL_ERROR, classify, dump, error_body, id_key
 
-log = logging.getLogger("gateway.bridge")
+log = logging.getLogger("bridge")
 
 # stdio servers may print big results (images, files) on one line; asyncio's default is 64 KiB.
 STDOUT_LINE_LIMIT = 64 * 1024 * 1024

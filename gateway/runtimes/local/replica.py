@@ -1,6 +1,6 @@
 """One local replica: a supervised child process with captured output and a real readiness check.
 
-The replica runs its command under :mod:`gateway.runtimes.guard` on a free loopback port (``$PORT``).
+The replica runs its command under :mod:`gateway.runtimes.local.guard` on a free loopback port (``$PORT``).
 
 Readiness means the replica answers MCP: after each start, an adapter replica becomes ready once an MCP
 ``initialize`` on its path succeeds (:mod:`gateway.runtimes.mcp_probe`; tools and the tool router, which
@@ -302,7 +302,7 @@ class Replica:
     async def _run_once(self) -> int | None:
         self.port = free_port()
         env = {**self._env, "PORT": str(self.port), "HOST": "127.0.0.1", "MCP_REPLICA_ID": self.id}
-        guard = [sys.executable, "-m", "gateway.runtimes.guard", str(os.getpid()), "--", *self._argv]
+        guard = [sys.executable, "-m", "gateway.runtimes.local.guard", str(os.getpid()), "--", *self._argv]
         spawning = asyncio.ensure_future(
             asyncio.create_subprocess_exec(
                 *guard,

@@ -83,9 +83,9 @@ class BridgeConfig:
 
 
 def parser() -> argparse.ArgumentParser:
-    """The ``python -m gateway.bridge`` argument parser."""
+    """The ``python -m bridge`` argument parser."""
     result = argparse.ArgumentParser(
-        prog="python -m gateway.bridge",
+        prog="python -m bridge",
         description="Serve a stdio MCP server (or relay a remote one) over MCP Streamable HTTP at /mcp.",
         epilog="Without a command after '--': MCP_PROXY_URL, else MCP_COMMAND + MCP_ARGS (shlex-split).",
     )

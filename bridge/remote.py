@@ -17,8 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from gateway.bridge.config import BridgeConfig, RemoteTarget
-from gateway.bridge.wire import (
+from bridge.config import BridgeConfig, RemoteTarget
+from bridge.wire import (
     INVALID_REQUEST,
     SERVER_ERROR,
     BodyTooLarge,

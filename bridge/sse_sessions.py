@@ -4,7 +4,7 @@ In that transport the client opens ``GET /sse``; the first event, ``endpoint``, 
 messages to, and every server message (responses included) comes back as a ``message`` event on the stream.
 The bridge opens one such connection per downstream MCP session, at ``initialize``, and closes it on
 ``DELETE`` or idle expiry; the stream's messages are routed to the client's HTTP streams exactly as a stdio
-child's output is (:class:`gateway.bridge.stdio_sessions.RelaySession`).
+child's output is (:class:`bridge.stdio_sessions.RelaySession`).
 
 With a command (:class:`SseCommand`), the bridge starts it once, on a free loopback port given as ``$PORT``,
 waits until it listens, and connects every session to that port.
@@ -25,8 +25,8 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from gateway.bridge.config import SseTarget
-from gateway.bridge.stdio_sessions import (
+from bridge.config import SseTarget
+from bridge.stdio_sessions import (
     RelaySession,
     SessionFactory,
     UpstreamUnavailable,
@@ -34,9 +34,9 @@ from gateway.bridge.stdio_sessions import (
     _signal_group,
     describe,
 )
-from gateway.bridge.wire import dump
+from bridge.wire import dump
 
-log = logging.getLogger("gateway.bridge")
+log = logging.getLogger("bridge")
 CONNECT_TIMEOUT = 30.0
 """Seconds to wait for the SSE endpoint to answer and send its ``endpoint`` event."""
 START_TIMEOUT = 120.0

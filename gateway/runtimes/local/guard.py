@@ -1,4 +1,4 @@
-"""Process guard: ``python -m gateway.runtimes.guard <gateway-pid> -- command args...``.
+"""Process guard: ``python -m gateway.runtimes.local.guard <gateway-pid> -- command args...``.
 
 Every local replica runs under one guard so that no process outlives the gateway, however the gateway
 ends. The guard asks the kernel for SIGTERM when its parent dies (``PR_SET_PDEATHSIG``), starts the
@@ -56,7 +56,7 @@ def _kill_group(child: subprocess.Popen[bytes]) -> None:
 
 def main(argv: list[str]) -> int:
     if len(argv) < 3 or argv[1] != "--":
-        print("usage: python -m gateway.runtimes.guard <parent-pid> -- command [args...]", file=sys.stderr)
+        print("usage: python -m gateway.runtimes.local.guard <parent-pid> -- command [args...]", file=sys.stderr)
         return 2
     parent = int(argv[0])
     _die_with_parent(signal.SIGTERM)

@@ -28,7 +28,7 @@ from azure.cosmos.exceptions import CosmosHttpResponseError
 from gateway.errors import BackendError
 from gateway.settings import CosmosSettings, SessionSettings
 from gateway.stores.base import SessionKey, SessionRoute
-from gateway.stores.cosmos_account import CosmosAccount
+from gateway.stores.cosmos.account import CosmosAccount
 
 REFRESH_FRACTION = 0.05
 MAX_REFRESH_INTERVAL = 60.0

@@ -1,4 +1,4 @@
-"""Azure Cosmos DB (NoSQL) stores: adapter and tool records here, session routes in :mod:`cosmos_sessions`.
+"""Azure Cosmos DB (NoSQL) records: adapters and tools here; session routes in ``sessions.py``.
 
 One item per record, ``{"id": name, "kind": kind, "data": {...}}``, in the adapters or tools container
 (partition key ``/id``, so every point read and write touches one logical partition). The record's version
@@ -25,10 +25,7 @@ from azure.cosmos.exceptions import CosmosHttpResponseError
 from gateway.errors import BackendError, Conflict, NotFound
 from gateway.settings import CosmosSettings
 from gateway.stores.base import RESOURCE_KINDS, ResourceKind, StoredRecord
-from gateway.stores.cosmos_account import CosmosAccount
-from gateway.stores.cosmos_sessions import CosmosSessionStore
-
-__all__ = ["CosmosMetadataStore", "CosmosSessionStore"]
+from gateway.stores.cosmos.account import CosmosAccount
 
 log = logging.getLogger(__name__)
 

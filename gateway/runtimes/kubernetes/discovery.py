@@ -25,8 +25,8 @@ from kubernetes.aio.client.exceptions import ApiException
 
 from gateway.errors import Unavailable
 from gateway.runtimes.base import ReplicaState
-from gateway.runtimes.k8s_client import json_body
-from gateway.runtimes.k8s_manifests import DISCOVERY_SELECTOR, NAME_LABEL
+from gateway.runtimes.kubernetes.client import json_body
+from gateway.runtimes.kubernetes.manifests import DISCOVERY_SELECTOR, NAME_LABEL
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""The Kubernetes runtime: a StatefulSet and a headless Service per workload (``runtime.py``)."""
