@@ -6,17 +6,17 @@ COPY pyproject.toml README.md ./
 COPY gateway/ gateway/
 COPY toolrouter/ toolrouter/
 COPY bridge/ bridge/
-# Wheels for the app and the extras its deployments use: azure (Cosmos DB, workload identity), kubernetes (the
-# runtime) and observability (the trace exporters: the Azure stack always sets
+# Wheels for the app and the extras its deployments use: azure (the AKS stacks' Cosmos DB, workload identity),
+# kubernetes (the runtime), redis (the kind stack's session store) and otel (the trace exporters: the Azure stack sets
 # APPLICATIONINSIGHTS_CONNECTION_STRING, and the gateway refuses to start with an exporter it cannot load).
 # The runtime stage installs them without a compiler.
-RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[azure,kubernetes,observability]"
+RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[azure,kubernetes,redis,otel]"
 
 FROM python:3.11.11-slim-bookworm
 ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN groupadd --gid 1100 mcpgw && useradd --uid 1100 --gid 1100 --no-create-home --shell /usr/sbin/nologin mcpgw
 COPY --from=build /wheels /wheels
-RUN pip install --no-index --find-links /wheels "mcp-gateway[azure,kubernetes,observability]" && rm -rf /wheels
+RUN pip install --no-index --find-links /wheels "mcp-gateway[azure,kubernetes,redis,otel]" && rm -rf /wheels
 WORKDIR /data
 USER 1100:1100
 EXPOSE 8000

@@ -6,9 +6,10 @@ COPY pyproject.toml README.md ./
 COPY gateway/ gateway/
 COPY toolrouter/ toolrouter/
 COPY bridge/ bridge/
-# Same distribution as the gateway; of the extras only observability: the router exports traces where the
-# gateway does (it gets the same APPLICATIONINSIGHTS_CONNECTION_STRING) and refuses to start without the exporter.
-RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[observability]"
+# Same distribution as the gateway; of the extras only otel: the router exports traces where the gateway does (it
+# gets the same APPLICATIONINSIGHTS_CONNECTION_STRING) and refuses to start without the exporter. It imports no
+# store or runtime backend (no redis, azure or kubernetes).
+RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[otel]"
 
 FROM python:3.11.11-slim-bookworm
 ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PORT=8000
@@ -16,7 +17,7 @@ ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_
 ENV MCPGW_ROUTER__HOST=0.0.0.0
 RUN groupadd --gid 1100 mcpgw && useradd --uid 1100 --gid 1100 --no-create-home --shell /usr/sbin/nologin mcpgw
 COPY --from=build /wheels /wheels
-RUN pip install --no-index --find-links /wheels "mcp-gateway[observability]" && rm -rf /wheels
+RUN pip install --no-index --find-links /wheels "mcp-gateway[otel]" && rm -rf /wheels
 USER 1100:1100
 EXPOSE 8000
 ENTRYPOINT ["python", "-m", "toolrouter"]

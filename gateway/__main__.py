@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         if value is not None:
             os.environ[f"MCPGW_SERVER__{key.upper()}"] = str(value)
     from gateway.app import create_app
+    from gateway.errors import MissingExtra
     from gateway.exclusive import AlreadyClaimed, bind_listener, claim_data_dir
     from gateway.server import serve
     from gateway.settings import GatewaySettings
@@ -55,7 +56,14 @@ def main(argv: list[str] | None = None) -> int:
     except AlreadyClaimed as exc:
         print(f"mcp-gateway: {exc}", file=sys.stderr)
         return 2
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except MissingExtra as exc:
+        # A backend the settings select is not installed: the setting and the pip command, no traceback.
+        listener.close()
+        data_dir_lock.close()
+        print(f"mcp-gateway: {exc}", file=sys.stderr)
+        return 2
     print(
         f"MCP Gateway {__version__} on http://{settings.server.host}:{settings.server.port} "
         f"(store={settings.store.kind}, runtime={settings.runtime.kind}, auth={settings.auth.mode})",

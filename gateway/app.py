@@ -15,6 +15,7 @@ from starlette.types import ASGIApp
 
 from gateway import __version__
 from gateway.auth.factory import build_authenticator
+from gateway.auth.metadata import scopes_supported
 from gateway.context import GatewayContext
 from gateway.control import health, internal, metrics, wellknown
 from gateway.control.body_limit import BodyLimitMiddleware
@@ -26,6 +27,7 @@ from gateway.errors import GatewayError
 from gateway.models import AdapterData, AdapterResource, ToolData, ToolResource
 from gateway.names import RESERVED_NAMES
 from gateway.netguard import ConnectGuard
+from gateway.proxy.deps import ProxyDeps
 from gateway.proxy.mcp_proxy import McpProxy
 from gateway.proxy.routes import McpDispatch
 from gateway.runtimes.factory import build_runtime, local_router_spec
@@ -75,6 +77,21 @@ def build_context(settings: GatewaySettings) -> GatewayContext:
         catalog=ToolCatalog(tools, runtime),
         router_secret=secret,
         reconciler=reconciler,
+    )
+
+
+def proxy_deps(ctx: GatewayContext) -> ProxyDeps:
+    """The data plane's share of the context: no services, only what serving a request reads."""
+    return ProxyDeps(
+        records=ctx.store,
+        sessions=ctx.sessions,
+        runtime=ctx.runtime,
+        authenticator=ctx.authenticator,
+        settings=ctx.settings.proxy,
+        public_url=ctx.settings.server.public_url,
+        environment=ctx.settings.server.environment,
+        scopes_supported=tuple(scopes_supported(ctx.settings.auth)),
+        router_secret=ctx.router_secret,
     )
 
 
@@ -137,8 +154,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(internal.router)
     app.include_router(wellknown.router)
     app.include_router(metrics.router)
-    app.state.mcp_proxy = McpProxy(app.state.ctx)
-    app.state.mcp_proxy.telemetry = McpTelemetry(telemetry.metrics, app.state.ctx.router_secret.encode())
+    mcp_telemetry = McpTelemetry(telemetry.metrics, app.state.ctx.router_secret.encode())
+    app.state.mcp_proxy = McpProxy(proxy_deps(app.state.ctx), mcp_telemetry)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.server.max_body_bytes)
     # Outermost, so the request id is set for everything else, including the body limit's 413.
     app.add_middleware(HttpTelemetryMiddleware, metrics=telemetry.metrics)

@@ -1,4 +1,8 @@
-"""The objects one gateway process shares between its control plane and data plane."""
+"""The objects one gateway process shares between its control plane and data plane.
+
+The control plane uses all of them; the data plane gets only its share, a ``gateway.proxy.deps.ProxyDeps``
+built by ``gateway.app`` (no services).
+"""
 
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ from gateway.stores.recent import RecentRecords
 class GatewayContext:
     settings: GatewaySettings
     store: RecentRecords
-    """The metadata store; the data plane reads through ``store.recent``."""
+    """The metadata store; the data plane reads through ``store.recent`` (``ProxyDeps.records``)."""
     sessions: SessionStore
     runtime: Runtime
     authenticator: Authenticator

@@ -23,8 +23,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gateway.ambiguity import ambiguity_in
 from gateway.errors import GatewayError, InvalidRequest, NotFound
 from gateway.refusals import refusal_body
+from gateway.request_context import client_address_var
 from gateway.settings import IPNetwork
-from gateway.telemetry.logs import client_address_var
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 

@@ -17,6 +17,7 @@
      +-- BackendError (502)             a store, runtime or upstream failed
      +-- Unavailable (503)              nothing ready to serve the request
      +-- ShuttingDown (503)             the gateway is draining
+     +-- MissingExtra                   start-up only: a setting selects a backend whose extra is not installed
 
 Services raise these; ``control`` and ``proxy`` turn them into responses through :func:`problem_body`
 and :func:`jsonrpc_error_body`, never by hand. Both carry the request id, so a client can quote it.
@@ -31,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.telemetry.logs import current_request_id
+from gateway.request_context import current_request_id
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
@@ -161,6 +162,27 @@ class ShuttingDown(GatewayError):
 
     status = 503
     title = "Service unavailable"
+
+
+class MissingExtra(GatewayError):
+    """A setting selects a backend (Redis, Cosmos DB, Kubernetes, a trace exporter) whose optional dependencies
+    are not installed. Raised while the app is built; the CLI prints the one-line message and exits."""
+
+    title = "Missing optional dependency"
+
+    def __init__(self, setting: str, extra: str) -> None:
+        super().__init__(f"{setting} needs the {extra} extra: pip install 'mcp-gateway[{extra}]'")
+        self.setting = setting
+        self.extra = extra
+
+    @staticmethod
+    def explains(exc: ImportError, packages: tuple[str, ...]) -> bool:
+        """True when ``exc`` is a module of ``packages`` (or a parent of one) that is not installed: the
+        extra is missing. Any other import error is a bug or a broken install and should propagate."""
+        missing = exc.name or ""
+        return isinstance(exc, ModuleNotFoundError) and any(
+            missing == p or missing.startswith(p + ".") or p.startswith(missing + ".") for p in packages
+        )
 
 
 @dataclass

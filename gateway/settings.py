@@ -44,7 +44,8 @@ class ServerSettings(BaseModel):
     """Largest control-plane request body accepted (413 above it)."""
     access_log: bool = True
     """One log line per HTTP request (uvicorn's access log, at info). Behind a load balancer that keeps its
-    own access log, turning it off saves about a twentieth of the gateway's CPU per proxied call."""
+    own access log, turning it off saves a measurable share of the gateway's CPU per proxied call
+    (docs/benchmarks.md)."""
 
     # Slow and oversized requests (gateway/server.py). uvicorn bounds none of these by itself.
     max_header_bytes: int = Field(default=65_536, ge=1024)

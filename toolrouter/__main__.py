@@ -8,6 +8,7 @@ import sys
 import uvicorn
 from pydantic import ValidationError
 
+from gateway.errors import MissingExtra
 from gateway.telemetry.logs import configure_logging
 from toolrouter.app import create_router_app
 from toolrouter.settings import ToolRouterSettings
@@ -25,8 +26,14 @@ def main() -> int:
     # One redacting root handler (text or JSON); uvicorn's loggers propagate to it (log_config=None).
     configure_logging(settings.log_format, "INFO")
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        app = create_router_app(settings)
+    except MissingExtra as exc:
+        # Trace export is configured but the otel extra is not installed: say so in one line.
+        logging.getLogger("toolrouter").error("%s", exc)
+        return 2
     uvicorn.run(
-        create_router_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_level="info",

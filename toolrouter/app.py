@@ -83,8 +83,6 @@ def create_router_app(settings: ToolRouterSettings) -> Starlette:
             settings.host,
             settings.port,
         )
-    # trust_env=False: HTTP(S)_PROXY variables must not divert calls to in-cluster tools or the gateway.
-    catalog_http = httpx.AsyncClient(timeout=settings.catalog_timeout_seconds, trust_env=False)
     sessions = OpenSessions(settings.max_sessions)
     bus = InMemorySubscriptionBus()
 
@@ -99,7 +97,7 @@ def create_router_app(settings: ToolRouterSettings) -> Starlette:
         )
 
     poller = CatalogPoller(
-        catalog_http,
+        None,  # the lifespan's catalog client
         settings.catalog_url,
         secret=secret,
         interval_seconds=settings.catalog_poll_seconds,
@@ -128,7 +126,7 @@ def create_router_app(settings: ToolRouterSettings) -> Starlette:
         stateless=False,
         # Each POST is answered with one JSON body rather than a one-event SSE stream: the router sends
         # nothing else on a request's stream (no progress, no server-to-client requests; list_changed goes
-        # on the GET stream or subscriptions/listen), and the SSE machinery was a third of its CPU per call.
+        # on the GET stream or subscriptions/listen), and the SSE machinery was a large share of its CPU.
         json_response=True,
         security_settings=_transport_security(settings.host),
         session_idle_timeout=settings.session_idle_timeout_seconds,
@@ -138,19 +136,28 @@ def create_router_app(settings: ToolRouterSettings) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        try:
-            async with manager.run(), anyio.create_task_group() as tasks:
-                # One poll before serving, so the first tools/list is not an empty list by accident.
-                await poller.refresh()
-                tasks.start_soon(_poll_forever, poller, settings.catalog_poll_seconds)
-                try:
-                    yield
-                finally:
-                    listen.close()
-                    tasks.cancel_scope.cancel()
-        finally:
-            await catalog_http.aclose()
-            await executor.aclose()
+        # The router's two HTTP clients, one per role, live exactly as long as the app:
+        # - catalog_http reads the gateway's tool catalog (X-Gateway-Secret; the gateway is a trusted address);
+        # - executor calls the registered tools (aiohttp pools, url tools behind the SSRF guard).
+        # trust_env=False: HTTP(S)_PROXY variables must not divert calls to the gateway (nor, in the executor,
+        # to in-cluster tools).
+        async with (
+            httpx.AsyncClient(timeout=settings.catalog_timeout_seconds, trust_env=False) as catalog_http,
+            executor,
+        ):
+            poller.http = catalog_http
+            try:
+                async with manager.run(), anyio.create_task_group() as tasks:
+                    # One poll before serving, so the first tools/list is not an empty list by accident.
+                    await poller.refresh()
+                    tasks.start_soon(_poll_forever, poller, settings.catalog_poll_seconds)
+                    try:
+                        yield
+                    finally:
+                        listen.close()
+                        tasks.cancel_scope.cancel()
+            finally:
+                poller.http = None
 
     app = Starlette(
         routes=[
@@ -162,6 +169,7 @@ def create_router_app(settings: ToolRouterSettings) -> Starlette:
         lifespan=lifespan,
     )
     app.state.catalog = poller
+    app.state.executor = executor
     app.state.sessions = sessions
     return app
 

@@ -146,14 +146,15 @@ class CatalogPoller:
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        http: httpx.AsyncClient | None,
         url: str,
         *,
         secret: str | None,
         interval_seconds: float,
         on_change: ChangeListener | None = None,
     ) -> None:
-        self._http = http
+        self.http = http
+        """The client polls go through; the router app opens one for its lifespan and sets it here."""
         self._url = url
         self._secret = secret
         self._interval = interval_seconds
@@ -168,8 +169,10 @@ class CatalogPoller:
             headers[SECRET_HEADER] = self._secret
         if self.current.etag:
             headers["If-None-Match"] = self.current.etag
+        if self.http is None:
+            raise RuntimeError("CatalogPoller.refresh() before an HTTP client was set (CatalogPoller.http)")
         try:
-            response = await self._http.get(self._url, headers=headers)
+            response = await self.http.get(self._url, headers=headers)
             if response.status_code == 304:
                 self._recovered()
                 return False

@@ -65,14 +65,20 @@ def _problems(validator: Draft202012Validator, value: Any) -> list[str]:
 
 
 class ToolExecutor:
-    """POSTs arguments to tool endpoints over pooled HTTP clients (aiohttp, made inside the event loop).
+    """The router's client for calling registered tools: POSTs arguments to tool endpoints (aiohttp).
 
     aiohttp rather than httpx: httpcore's pool inspects every pooled connection on each request, which
-    was a fifth of the router's CPU per call in the profile (docs/benchmarks.md).
+    was a large share of the router's CPU per call in the profile (docs/benchmarks.md).
+
+    Used as ``async with executor:`` for the app's lifespan, which opens its connection pools inside the
+    event loop and closes them at the end (used without it, the pools open on the first call; ``aclose``).
 
     Two pools: the gateway's own tool replicas and Services, and, behind ``guard``, ``url`` tools (their
     address was chosen by a user), which connect only where the SSRF policy permits, checked on every
-    connect. The default guard refuses everything but public addresses.
+    connect. The default guard refuses everything but public addresses. They cannot be one pool: aiohttp
+    reuses a pooled connection for any request to the same host and port without connecting again, so a
+    ``url`` tool naming a replica's address would ride a connection the guard never checked (the data
+    plane, ``gateway.proxy.upstream``, keeps the same two pools for the same reason).
     """
 
     def __init__(
@@ -90,6 +96,21 @@ class ToolExecutor:
         self._session: aiohttp.ClientSession | None = None
         self._guarded_session: aiohttp.ClientSession | None = None
         self._turns: dict[str, Iterator[int]] = {}
+
+    async def __aenter__(self) -> ToolExecutor:
+        self._open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def _open(self) -> None:
+        """Both pools; inside the running event loop (aiohttp binds its connectors to it)."""
+        if self._session is None:
+            self._session = _new_session(aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=10))
+        if self._guarded_session is None:
+            connector = self._guard.connector(limit=self._max_connections, ttl_dns_cache=10)
+            self._guarded_session = _new_session(connector)
 
     async def aclose(self) -> None:
         sessions = [s for s in (self._session, self._guarded_session) if s is not None]
@@ -135,14 +156,12 @@ class ToolExecutor:
         return entry.urls[next(turn) % len(entry.urls)]
 
     def _client(self, guarded: bool) -> aiohttp.ClientSession:
-        if guarded:
-            if self._guarded_session is None:
-                connector = self._guard.connector(limit=self._max_connections, ttl_dns_cache=10)
-                self._guarded_session = _new_session(connector)
-            return self._guarded_session
-        if self._session is None:
-            self._session = _new_session(aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=10))
-        return self._session
+        session = self._guarded_session if guarded else self._session
+        if session is None:
+            self._open()
+            session = self._guarded_session if guarded else self._session
+            assert session is not None
+        return session
 
     async def _post(self, url: str, arguments: dict[str, Any], guarded: bool) -> tuple[int, str, str, bytes]:
         payload = json.dumps(arguments, ensure_ascii=False).encode()

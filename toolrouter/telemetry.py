@@ -29,8 +29,8 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.auth.principal import Principal
+from gateway.request_context import REQUEST_ID_HEADER, accept_request_id, request_id_var
 from gateway.telemetry import audit
-from gateway.telemetry.logs import REQUEST_ID_HEADER, accept_request_id, request_id_var
 from gateway.telemetry.metrics import UNKNOWN
 from gateway.telemetry.tracing import extract_context, get_tracer, tracing_active
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from collections import defaultdict
 from collections.abc import Sequence
 
 from gateway.runtimes.base import Endpoint
@@ -11,17 +10,22 @@ from gateway.runtimes.base import Endpoint
 
 class LeastInFlight:
     def __init__(self) -> None:
-        self._in_flight: defaultdict[str, int] = defaultdict(int)
+        self._in_flight: dict[str, int] = {}
+        """Only replicas with a request in flight: a replica that was merely considered leaves no entry (replica
+        URLs come and go with pods)."""
 
     def pick(self, endpoints: Sequence[Endpoint]) -> Endpoint:
-        lowest = min(self._in_flight[e.url] for e in endpoints)
+        counts = self._in_flight
+        lowest = min(counts.get(e.url, 0) for e in endpoints)
         # Random among the least busy, so idle replicas share new sessions instead of the first taking all.
-        return random.choice([e for e in endpoints if self._in_flight[e.url] == lowest])
+        return random.choice([e for e in endpoints if counts.get(e.url, 0) == lowest])
 
     def acquire(self, url: str) -> None:
-        self._in_flight[url] += 1
+        self._in_flight[url] = self._in_flight.get(url, 0) + 1
 
     def release(self, url: str) -> None:
-        self._in_flight[url] -= 1
-        if self._in_flight[url] <= 0:
-            del self._in_flight[url]
+        left = self._in_flight.get(url, 0) - 1
+        if left > 0:
+            self._in_flight[url] = left
+        else:
+            self._in_flight.pop(url, None)

@@ -1,6 +1,8 @@
-"""Forwarding one MCP HTTP exchange to a replica, streaming both ways.
+"""Forwarding one MCP HTTP exchange to a replica, streaming both ways: open, then relay.
 
-The request body is streamed to the replica as it arrives (bounded by the body limit); the response is
+The caller reads what it must of the request body (:meth:`RequestBody.begin`), :func:`open_upstream` sends
+the request and returns once the replica's status and headers arrived, and :func:`relay` passes the answer
+on. The request body is streamed to the replica as it arrives (bounded by the body limit); the response is
 relayed chunk by chunk, so SSE events reach the client as the replica emits them. When the client goes
 away, the upstream request is cancelled and its connection released.
 """
@@ -9,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 
 from starlette.types import Message, Receive, Send
 
 from gateway.errors import PayloadTooLarge
-from gateway.proxy.upstream import UpstreamClient, UpstreamConnectError, UpstreamError, UpstreamResponse
+from gateway.proxy.upstream import UpstreamClient, UpstreamError, UpstreamResponse
 
 SMALL_RESPONSE_BYTES = 64 * 1024
 """A non-SSE reply with a Content-Length up to this is read whole and sent downstream in one message."""
@@ -29,13 +31,11 @@ class ClientDisconnected(Exception):
     """The client closed the connection; there is nobody left to answer."""
 
 
-@dataclass
+@dataclass(slots=True)
 class UpstreamRequest:
     method: str
     url: str
     headers: list[tuple[str, str]]
-    has_body: bool
-    body_limit: int
     read_timeout: float | None
     guarded: bool = False
     """A user-supplied ``url`` target: connect only where the SSRF policy permits (``gateway.netguard``)."""
@@ -51,6 +51,23 @@ class RequestBody:
         self.disconnected = False
         self.too_large: PayloadTooLarge | None = None
         self._pending = b""
+        self.content: bytes | AsyncIterator[bytes] | None = None
+        """What goes upstream, once :meth:`begin` has read what arrived: the whole body, the stream of one
+        still arriving, or None (a GET or DELETE)."""
+
+    async def begin(self, forwarded: bool) -> None:
+        """Before the request is sent: a ``forwarded`` body (not GET, DELETE) that came whole goes up as
+        bytes (one write, no generator); only one still arriving is streamed. Any other body is consumed."""
+        if forwarded:
+            whole = await self.read_if_whole()
+            self.content = whole if whole is not None else self.stream()
+        else:
+            await self.drain()
+
+    @property
+    def replayable(self) -> bool:
+        """Whether the body may be sent again (to another replica): bytes or no body can, a stream cannot."""
+        return self.content is None or isinstance(self.content, bytes)
 
     async def stream(self) -> AsyncIterator[bytes]:
         received = len(self._pending)
@@ -101,70 +118,34 @@ class RequestBody:
                 return
 
 
-ResponseStart = Callable[[UpstreamResponse], Awaitable[list[tuple[bytes, bytes]]]]
-Fallback = Callable[[UpstreamConnectError], Awaitable[UpstreamRequest | None]]
-
-
-async def forward(
-    client: UpstreamClient,
-    request: UpstreamRequest,
-    receive: Receive,
-    send: Send,
-    on_response: ResponseStart,
-    fallback: Fallback | None = None,
-) -> None:
-    """Send ``request`` upstream and relay the answer. ``on_response`` sees the upstream response before
-    anything is sent downstream and returns the headers to send (it may raise to answer differently).
-    When the connection is refused, ``fallback`` may name another request to send instead (the body was
-    not sent, so nothing is lost or sent twice). Upstream failures before anything was sent downstream
-    propagate as :class:`UpstreamError`."""
-    body = RequestBody(receive, request.body_limit)
-    content: bytes | AsyncIterator[bytes] | None = None
-    if request.has_body:
-        # A whole body goes up as bytes (one write, no generator); only a body still arriving is streamed.
-        whole = await body.read_if_whole()
-        content = whole if whole is not None else body.stream()
-    else:
-        await body.drain()
+async def open_upstream(client: UpstreamClient, request: UpstreamRequest, body: RequestBody) -> UpstreamResponse:
+    """Send ``request`` with ``body.content``; returns once the replica's status and headers arrived.
+    Raises :class:`UpstreamError` (:class:`UpstreamConnectError`: nothing reached the replica, so a
+    replayable body may be sent elsewhere), :class:`PayloadTooLarge` when the body outgrew the limit on
+    the way (which the HTTP client may report as a connection error), or :class:`ClientDisconnected`."""
+    sending = client.send(
+        request.method, request.url, request.headers, body.content, request.read_timeout, request.guarded
+    )
     try:
-        response = await _send_until_disconnect(body, _send(client, request, content, fallback))
+        return await _send_until_disconnect(body, sending)
     except UpstreamError as exc:
         if body.too_large is not None:
             raise body.too_large from exc
         raise
-    try:
-        headers = await on_response(response)
-        if _is_small(response):
-            # Nothing to stream: read it whole and answer in one message, without the relay and
-            # disconnect-watch tasks (two task creations and cancellations per call in the profile).
-            payload = await response.read()
-            await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
-            await send({"type": "http.response.body", "body": payload, "more_body": False})
-            return
+
+
+async def relay(response: UpstreamResponse, headers: list[tuple[bytes, bytes]], body: RequestBody, send: Send) -> None:
+    """Answer the client with ``response`` and ``headers``, until the response ends or the client leaves.
+    The caller closes ``response``. Raises :class:`UpstreamError` only while nothing was sent downstream."""
+    if _is_small(response):
+        # Nothing to stream: read it whole and answer in one message, without the relay and
+        # disconnect-watch tasks (two task creations and cancellations per call in the profile).
+        payload = await response.read()
         await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
-        await _relay_until_disconnect(response, body, send)
-    finally:
-        response.close()
-
-
-async def _send(
-    client: UpstreamClient,
-    request: UpstreamRequest,
-    content: bytes | AsyncIterator[bytes] | None,
-    fallback: Fallback | None,
-) -> UpstreamResponse:
-    while True:
-        try:
-            return await client.send(
-                request.method, request.url, request.headers, content, request.read_timeout, request.guarded
-            )
-        except UpstreamConnectError as exc:
-            # A body still streaming in cannot be replayed; bytes (or no body) can.
-            replayable = content is None or isinstance(content, bytes)
-            alternative = await fallback(exc) if fallback is not None and replayable else None
-            if alternative is None:
-                raise
-            request = alternative
+        await send({"type": "http.response.body", "body": payload, "more_body": False})
+        return
+    await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+    await _relay_until_disconnect(response, body, send)
 
 
 async def _send_until_disconnect(body: RequestBody, sending: Awaitable[UpstreamResponse]) -> UpstreamResponse:

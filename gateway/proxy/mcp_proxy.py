@@ -1,4 +1,5 @@
-"""The MCP proxy pipeline: check origin -> authenticate -> authorize -> route -> session -> forward.
+"""The MCP proxy pipeline, top to bottom: origin -> authenticate -> authorize -> limits -> route (a ready
+replica, or the session's) -> open upstream -> bind or forget the session -> relay.
 
 Serves ``/adapters/{name}/mcp`` (an adapter's replicas) and ``/mcp`` (the tool router's replicas).
 Errors leave as JSON-RPC error bodies with the matching HTTP status, never as HTML or a stack trace.
@@ -8,82 +9,71 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import replace
+from typing import NoReturn
 from urllib.parse import parse_qsl
 
 from starlette.types import Message, Receive, Scope, Send
 
 from gateway.auth.challenge import challenge_for, public_base
-from gateway.auth.metadata import scopes_supported
 from gateway.auth.principal import Principal
 from gateway.auth.rbac import can_read
-from gateway.context import GatewayContext
 from gateway.errors import (
     BackendError,
     Forbidden,
     GatewayError,
     MethodNotAllowed,
     NotFound,
-    PayloadTooLarge,
     Unauthenticated,
     Unavailable,
     jsonrpc_error_body,
 )
 from gateway.names import ROUTER_WORKLOAD
 from gateway.netguard import ConnectGuard
+from gateway.proxy.affinity import SESSION_NOT_FOUND, SessionAffinity
 from gateway.proxy.balancer import LeastInFlight
-from gateway.proxy.forward import ClientDisconnected, UpstreamRequest, forward
+from gateway.proxy.deps import ProxyDeps
+from gateway.proxy.forward import ClientDisconnected, RequestBody, UpstreamRequest, open_upstream, relay
 from gateway.proxy.headers import downstream_response_headers, forwarded_value, upstream_request_headers
 from gateway.proxy.limits import InFlightLimits
 from gateway.proxy.origins import OriginPolicy
+from gateway.proxy.replicas import Replicas, Target
 from gateway.proxy.upstream import (
     UpstreamAddressRefused,
     UpstreamClient,
     UpstreamConnectError,
     UpstreamDisconnected,
     UpstreamError,
-    UpstreamResponse,
     UpstreamTimeout,
 )
 from gateway.records import AdapterAccess
+from gateway.request_context import REQUEST_ID_HEADER, accept_request_id, request_id_var
 from gateway.runtimes.base import Endpoint
-from gateway.stores.base import SessionKey, SessionRoute
-from gateway.telemetry.logs import REQUEST_ID_HEADER, accept_request_id, request_id_var
-from gateway.telemetry.mcp import McpTelemetry
+from gateway.stores.base import SessionKey
+from gateway.telemetry.mcp import McpTelemetry, Observation
 
 log = logging.getLogger(__name__)
 
-SESSION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}\Z")
-SESSION_NOT_FOUND = "Session not found"
 MCP_METHODS = ("POST", "GET", "DELETE")
 _REQUEST_ID_BYTES = REQUEST_ID_HEADER.encode()
-
-
-@dataclass
-class _Call:
-    """What the pipeline has learned about one request so far."""
-
-    target: str
-    is_router: bool
-    headers: list[tuple[str, str]]
-    lookup: Mapping[str, str]
-    principal: Principal | None = None
-    remote_url: str | None = None
-    """An adapter whose source is a ``url``: its only endpoint, known from the record on any gateway."""
-    session_key: SessionKey | None = None
-    endpoint: Endpoint | None = None
 
 
 class McpProxy:
     """Serves both MCP routes (see ``gateway.proxy.routes``); the adapter name selects the replicas."""
 
-    def __init__(self, ctx: GatewayContext) -> None:
-        self._ctx = ctx
-        proxy = ctx.settings.proxy
-        self._origins = OriginPolicy(proxy.allowed_origins, ctx.settings.server.public_url)
-        self._scopes = scopes_supported(ctx.settings.auth)
+    def __init__(self, deps: ProxyDeps, telemetry: McpTelemetry | None = None) -> None:
+        proxy = deps.settings
+        self._authenticator = deps.authenticator
+        self._records = deps.records
+        self._router_secret = deps.router_secret
+        self._public_url = deps.public_url
+        self._scopes = list(deps.scopes_supported)
+        self._body_limit = proxy.request_body_limit_bytes
+        self._read_timeout = proxy.read_timeout_seconds
+        self._origins = OriginPolicy(proxy.allowed_origins, deps.public_url)
+        self._replicas = Replicas(deps.runtime)
+        self._affinity = SessionAffinity(deps.sessions, self._replicas)
         self._balancer = LeastInFlight()
         self._limits = InFlightLimits(
             proxy.max_in_flight_per_adapter, proxy.max_in_flight_per_user, proxy.max_connections
@@ -91,10 +81,10 @@ class McpProxy:
         self._client = UpstreamClient(
             proxy.connect_timeout_seconds,
             proxy.read_timeout_seconds,
-            ConnectGuard.from_settings(proxy, ctx.settings.server.environment),
+            ConnectGuard.from_settings(proxy, deps.environment),
         )
-        # Replaced by create_app; this default records nothing, so a bare McpProxy costs nothing extra.
-        self.telemetry = McpTelemetry(None, ctx.router_secret.encode())
+        # The default records nothing, so a bare McpProxy costs nothing extra.
+        self.telemetry = telemetry if telemetry is not None else McpTelemetry(None, deps.router_secret.encode())
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -102,24 +92,34 @@ class McpProxy:
     async def serve(self, scope: Scope, receive: Receive, send: Send, adapter: str | None) -> None:
         """One request to ``/adapters/{adapter}/mcp``, or to ``/mcp`` (the tool router) when ``adapter`` is None."""
         headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
-        call = _Call(adapter or ROUTER_WORKLOAD, adapter is None, headers, dict(headers))
-        request_id = accept_request_id(call.lookup.get(REQUEST_ID_HEADER))
+        lookup = dict(headers)
+        request_id = accept_request_id(lookup.get(REQUEST_ID_HEADER))
         token = request_id_var.set(request_id)
         try:
-            await self._observed(call, scope, receive, _RequestIdSend(send, request_id))
+            await self._observed(scope, receive, _RequestIdSend(send, request_id), adapter, headers, lookup)
         finally:
             request_id_var.reset(token)
 
-    async def _observed(self, call: _Call, scope: Scope, receive: Receive, send: _RequestIdSend) -> None:
-        kind = "router" if call.is_router else "adapter"
-        with self.telemetry.observe(scope, call.lookup, kind, call.target, receive, send) as observed:
+    async def _observed(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: _RequestIdSend,
+        adapter: str | None,
+        headers: list[tuple[str, str]],
+        lookup: Mapping[str, str],
+    ) -> None:
+        is_router = adapter is None
+        name = ROUTER_WORKLOAD if adapter is None else adapter
+        kind = "router" if is_router else "adapter"
+        with self.telemetry.observe(scope, lookup, kind, name, receive, send) as observed:
             try:
                 if scope["method"] not in MCP_METHODS:
                     raise MethodNotAllowed(
                         f"{scope['method']} is not an MCP method; use POST, GET or DELETE.",
                         headers={"Allow": ", ".join(MCP_METHODS)},
                     )
-                await self._handle(call, scope, observed.receive, observed.send)
+                await self._handle(scope, observed, name, is_router, headers, lookup)
             except ClientDisconnected:
                 return
             except GatewayError as exc:
@@ -131,35 +131,45 @@ class McpProxy:
                 log.exception("unexpected error proxying %s %s", scope["method"], scope["path"])
                 if not send.started:
                     await _send_error(observed.send, GatewayError("The gateway failed to proxy this request."), None)
-            finally:
-                observed.reached(authenticated=call.principal is not None, routed=call.endpoint is not None)
 
-    async def _handle(self, call: _Call, scope: Scope, receive: Receive, send: Send) -> None:
-        self._origins.check(call.lookup.get("origin"))
-        call.principal = await self._authenticate(call, scope)
-        if not call.is_router:
-            call.remote_url = await self._authorize_adapter(call.principal, call.target)
-        user = call.principal.user_id
-        self._limits.acquire(call.target, user, _describe(call))
+    async def _handle(
+        self,
+        scope: Scope,
+        observed: Observation,
+        name: str,
+        is_router: bool,
+        headers: list[tuple[str, str]],
+        lookup: Mapping[str, str],
+    ) -> None:
+        self._origins.check(lookup.get("origin"))
+        principal = await self._authenticate(lookup, scope)
+        observed.reached(authenticated=True, routed=False)
+        remote_url = None if is_router else await self._authorize_adapter(principal, name)
+        target = Target(name, is_router, remote_url)
+        user = principal.user_id
+        self._limits.acquire(name, user, target.description)
         try:
-            session_id = call.lookup.get("mcp-session-id")
-            if session_id is not None:
-                call.session_key, call.endpoint = await self._session_endpoint(call, session_id)
+            session_id = lookup.get("mcp-session-id")
+            session: SessionKey | None = None
+            if session_id is None:
+                endpoint = await self._pick(target)
             else:
-                call.endpoint = await self._pick_endpoint(call)
-            await self._forward(call, scope, receive, send)
+                session, endpoint = await self._affinity.resolve(user, target, session_id)
+            observed.reached(authenticated=True, routed=True)
+            request = self._upstream_request(scope, target, principal, headers, lookup, endpoint)
+            await self._forward(scope, target, user, session, endpoint, request, observed.receive, observed.send)
         finally:
-            self._limits.release(call.target, user)
+            self._limits.release(name, user)
 
-    async def _authenticate(self, call: _Call, scope: Scope) -> Principal:
+    async def _authenticate(self, lookup: Mapping[str, str], scope: Scope) -> Principal:
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
-        return await self._ctx.authenticator.authenticate(call.lookup, query)
+        return await self._authenticator.authenticate(lookup, query)
 
     async def _authorize_adapter(self, principal: Principal, name: str) -> str | None:
         """Checked on every request, so revoking a role takes effect mid-session (within the store's record
         cache age when set, see ``gateway.stores.recent``). Returns a ``url`` source called directly (a ``url``
-        of transport ``sse`` is not: the runtime runs bridge replicas for it, found by :meth:`_ready`)."""
-        record = await self._ctx.store.recent("adapter", name)
+        of transport ``sse`` is not: the runtime runs bridge replicas for it, found by ``Replicas.ready``)."""
+        record = await self._records.recent("adapter", name)
         if record is None:
             raise NotFound(f"The adapter '{name}' does not exist.")
         access = AdapterAccess.of(record.data)
@@ -167,155 +177,130 @@ class McpProxy:
             raise Forbidden("You do not have permission to use this adapter.")
         return access.direct_url
 
-    async def _ready(self, call: _Call) -> list[Endpoint]:
-        if call.remote_url is not None:
-            # Routable until the gateway's background probe of the URL has failed (see remote_probe).
-            if not await self._ctx.runtime.url_routable(call.target):
-                return []
-            return [Endpoint(call.target, call.remote_url)]
-        return await self._ctx.runtime.endpoints(call.target)
-
-    async def _session_endpoint(self, call: _Call, session_id: str) -> tuple[SessionKey, Endpoint]:
-        assert call.principal is not None
-        if not SESSION_ID_RE.match(session_id):
-            raise NotFound(SESSION_NOT_FOUND)
-        key = SessionKey(call.principal.user_id, call.target, session_id)
-        route = await self._ctx.sessions.get(key)
-        if route is None:
-            raise NotFound(SESSION_NOT_FOUND)
-        ready = await self._ready(call)
-        if not any(e.url == route.url for e in ready):
-            # The replica that held the session is gone: a 404 makes the client re-initialize.
-            await self._ctx.sessions.delete(key)
-            raise NotFound(SESSION_NOT_FOUND)
-        return key, Endpoint(route.endpoint_id, route.url)
-
-    async def _pick_endpoint(self, call: _Call) -> Endpoint:
-        ready = await self._ready(call)
+    async def _pick(self, target: Target) -> Endpoint:
+        ready = await self._replicas.ready(target)
         if not ready:
-            why = await self._why_not_ready(call)
-            message = f"No replica of the {_describe(call)} is ready{why}; try again shortly."
+            why = await self._replicas.why_not_ready(target.name)
+            message = f"No replica of the {target.description} is ready{why}; try again shortly."
             raise Unavailable(message, public=message)
         return self._balancer.pick(ready)
 
-    async def _why_not_ready(self, call: _Call) -> str:
-        """`` (Failing: exited with code 1; ...)`` from the runtime's status: the phase and the public cause,
-        never process output or internal addresses. Empty when the status cannot be read."""
-        try:
-            status = await self._ctx.runtime.status(call.target)
-        except Exception as exc:  # the error is about routing; a failing status read must not replace it
-            log.debug("no status for %s: %s", call.target, exc)
-            return ""
-        phase = status.phase or ("Stopped" if not status.desired else None)
-        cause = status.public_error
-        if phase and cause:
-            return f" ({phase}: {cause})"
-        return f" ({phase})" if phase else ""
+    async def _pick_another(self, target: Target, refused: set[str]) -> Endpoint | None:
+        others = [e for e in await self._replicas.ready(target) if e.url not in refused]
+        return self._balancer.pick(others) if others else None
 
-    async def _forward(self, call: _Call, scope: Scope, receive: Receive, send: Send) -> None:
-        assert call.endpoint is not None
-        method = scope["method"]
-        refused: set[str] = set()
-
-        async def on_response(response: UpstreamResponse) -> list[tuple[bytes, bytes]]:
-            return await self._after_upstream(call, method, response)
-
-        async def another_replica(exc: UpstreamConnectError) -> UpstreamRequest | None:
-            """Nothing reached a replica that refused the connection, so a request that is not bound to a
-            session may go to another ready one (the health watch has not noticed the dead one yet)."""
-            assert call.endpoint is not None
-            if call.session_key is not None:
-                return None
-            refused.add(call.endpoint.url)
-            others = [e for e in await self._ready(call) if e.url not in refused]
-            if not others:
-                return None
-            log.warning("replica %s refused the connection; trying another", call.endpoint.id)
-            self._balancer.release(call.endpoint.url)
-            call.endpoint = self._balancer.pick(others)
-            self._balancer.acquire(call.endpoint.url)
-            return self._upstream_request(call, scope)
-
-        self._balancer.acquire(call.endpoint.url)
-        try:
-            request = self._upstream_request(call, scope)
-            await forward(self._client, request, receive, send, on_response, another_replica)
-        except PayloadTooLarge:
-            raise
-        except UpstreamError as exc:
-            await self._upstream_failed(call, exc)
-        finally:
-            self._balancer.release(call.endpoint.url)
-
-    def _upstream_request(self, call: _Call, scope: Scope) -> UpstreamRequest:
-        assert call.principal is not None and call.endpoint is not None
+    def _upstream_request(
+        self,
+        scope: Scope,
+        target: Target,
+        principal: Principal,
+        headers: list[tuple[str, str]],
+        lookup: Mapping[str, str],
+        endpoint: Endpoint,
+    ) -> UpstreamRequest:
         method = scope["method"]
         client = scope.get("client")
-        forwarded = forwarded_value(client[0] if client else None, scope.get("scheme", "http"), call.lookup.get("host"))
-        secret = self._ctx.router_secret if call.is_router else None
-        query = scope.get("query_string", b"").decode("latin-1")
+        forwarded = forwarded_value(client[0] if client else None, scope.get("scheme", "http"), lookup.get("host"))
+        secret = self._router_secret if target.is_router else None
         return UpstreamRequest(
             method=method,
-            url=call.endpoint.url + (f"?{query}" if query else ""),
-            headers=self.telemetry.upstream_headers(
-                upstream_request_headers(call.headers, call.principal, forwarded, secret)
-            ),
-            has_body=method not in ("GET", "DELETE"),
-            body_limit=self._ctx.settings.proxy.request_body_limit_bytes,
-            read_timeout=None if method == "GET" else self._ctx.settings.proxy.read_timeout_seconds,
+            url=_upstream_url(endpoint, scope),
+            headers=self.telemetry.upstream_headers(upstream_request_headers(headers, principal, forwarded, secret)),
+            read_timeout=None if method == "GET" else self._read_timeout,
             # Only a user-supplied url goes through the SSRF guard; the runtime's own replicas never do.
-            guarded=call.remote_url is not None,
+            guarded=target.remote_url is not None,
         )
 
-    async def _after_upstream(self, call: _Call, method: str, response: UpstreamResponse) -> list[tuple[bytes, bytes]]:
-        assert call.principal is not None and call.endpoint is not None
-        drop_session_id = False
-        if call.session_key is None:
-            issued = response.headers.get("mcp-session-id")
-            if issued is not None and response.is_success:
-                if SESSION_ID_RE.match(issued):
-                    key = SessionKey(call.principal.user_id, call.target, issued)
-                    await self._ctx.sessions.put(key, SessionRoute(call.endpoint.id, call.endpoint.url))
-                else:
-                    log.warning("dropping a malformed session id issued by %s", call.endpoint.id)
-                    drop_session_id = True
-        elif method == "DELETE" and (response.is_success or response.status_code == 404):
-            await self._ctx.sessions.delete(call.session_key)
-        return downstream_response_headers(response.multi_items(), drop_session_id)
+    async def _forward(
+        self,
+        scope: Scope,
+        target: Target,
+        user: str,
+        session: SessionKey | None,
+        endpoint: Endpoint,
+        request: UpstreamRequest,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        """Open the exchange with ``endpoint``, settle the session, relay the answer. ``endpoint`` holds one
+        in-flight count of the balancer from here to the end, moved along when another replica takes over."""
+        method = request.method
+        body = RequestBody(receive, self._body_limit)
+        self._balancer.acquire(endpoint.url)
+        try:
+            await body.begin(method not in ("GET", "DELETE"))
+            refused: set[str] | None = None
+            while True:
+                try:
+                    response = await open_upstream(self._client, request, body)
+                    break
+                except UpstreamConnectError:
+                    # Nothing reached a replica that refused the connection, so a request that is not bound to
+                    # a session may go to another ready one (the health watch has not noticed the dead one yet),
+                    # when its body can be sent again.
+                    if session is not None or not body.replayable:
+                        raise
+                    if refused is None:
+                        refused = set()
+                    refused.add(endpoint.url)
+                    other = await self._pick_another(target, refused)
+                    if other is None:
+                        raise
+                    log.warning("replica %s refused the connection; trying another", endpoint.id)
+                    self._balancer.release(endpoint.url)
+                    endpoint = other
+                    self._balancer.acquire(endpoint.url)
+                    request = replace(request, url=_upstream_url(endpoint, scope))
+            try:
+                drop_session_id = False
+                if session is None:
+                    drop_session_id = not await self._affinity.bind(user, target.name, endpoint, response)
+                elif method == "DELETE" and (response.is_success or response.status_code == 404):
+                    await self._affinity.forget(session)
+                headers = downstream_response_headers(response.multi_items(), drop_session_id)
+                await relay(response, headers, body, send)
+            finally:
+                response.close()
+        except UpstreamError as exc:
+            await self._upstream_failed(target, session, endpoint, exc)
+        finally:
+            self._balancer.release(endpoint.url)
 
-    async def _upstream_failed(self, call: _Call, exc: UpstreamError) -> None:
-        assert call.endpoint is not None
-        log.warning("upstream %s failed: %s", call.endpoint.id, type(exc).__name__)
-        self.telemetry.upstream_failed("router" if call.is_router else "adapter", call.target, exc)
+    async def _upstream_failed(
+        self, target: Target, session: SessionKey | None, endpoint: Endpoint, exc: UpstreamError
+    ) -> NoReturn:
+        log.warning("upstream %s failed: %s", endpoint.id, type(exc).__name__)
+        self.telemetry.upstream_failed(target.kind, target.name, exc)
         if isinstance(exc, UpstreamAddressRefused):
-            internal = f"The SSRF policy refused the url of adapter '{call.target}': {exc}"
+            internal = f"The SSRF policy refused the url of adapter '{target.name}': {exc}"
             public = (
-                f"The address of the adapter '{call.target}' is not allowed: its host resolves to an address the "
+                f"The address of the adapter '{target.name}' is not allowed: its host resolves to an address the "
                 "gateway refuses to connect to (link-local, cloud metadata, or a network this gateway does not reach)."
             )
             raise BackendError(internal, public=public) from exc
-        if call.session_key is not None and isinstance(exc, UpstreamConnectError | UpstreamDisconnected):
+        if session is not None and isinstance(exc, UpstreamConnectError | UpstreamDisconnected):
             # A refused or broken connection means the replica died or restarted, and its sessions with it
             # (a restarted replica may even listen on the same port): a 404 makes the client re-initialize.
-            await self._ctx.sessions.delete(call.session_key)
+            await self._affinity.forget(session)
             raise NotFound(SESSION_NOT_FOUND) from exc
-        what = _describe(call)
+        what = target.description
         if isinstance(exc, UpstreamTimeout):
-            internal = f"The replica {call.endpoint.id} did not answer in time."
+            internal = f"The replica {endpoint.id} did not answer in time."
             raise BackendError(internal, public=f"The {what} did not answer in time.") from exc
-        internal = f"The replica {call.endpoint.id} could not be reached: {exc}"
+        internal = f"The replica {endpoint.id} could not be reached: {exc}"
         raise BackendError(internal, public=f"The {what} could not be reached.") from exc
 
     def _challenge(self, scope: Scope, exc: GatewayError) -> str | None:
         if not isinstance(exc, Unauthenticated):
             return None
         host = dict(scope["headers"]).get(b"host", b"localhost").decode("latin-1")
-        base = public_base(self._ctx.settings.server.public_url, scope.get("scheme", "http"), host)
+        base = public_base(self._public_url, scope.get("scheme", "http"), host)
         return challenge_for(exc, base, scope["path"], self._scopes)
 
 
-def _describe(call: _Call) -> str:
-    return "tool router" if call.is_router else f"adapter '{call.target}'"
+def _upstream_url(endpoint: Endpoint, scope: Scope) -> str:
+    query = scope.get("query_string", b"").decode("latin-1")
+    return endpoint.url + (f"?{query}" if query else "")
 
 
 class _RequestIdSend:

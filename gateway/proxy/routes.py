@@ -3,7 +3,7 @@
 The MCP routes need none of what FastAPI adds (request models, dependency injection, exception
 handlers, the control plane's body limit and metrics): the proxy authenticates, limits, observes and
 answers errors itself. Matching them first saves the route scan and seven middleware layers on every
-proxied call (about a tenth of the gateway's CPU per call in the profile, docs/benchmarks.md).
+proxied call (a measurable share of the gateway's CPU per call, docs/benchmarks.md).
 """
 
 from __future__ import annotations

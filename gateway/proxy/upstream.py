@@ -1,6 +1,6 @@
 """The data plane's HTTP client towards replicas, on aiohttp.
 
-httpx was ~40 % of the gateway's CPU under load (its pool inspects every pooled connection on each
+httpx was the largest item of the gateway's CPU under load (its pool inspects every pooled connection on each
 request, so the cost grows with concurrency; see docs/benchmarks.md). aiohttp's connector hands out a
 keep-alive connection without that scan and parses responses in C. This module keeps aiohttp's types
 inside: callers see :class:`UpstreamResponse` and the :class:`UpstreamError` tree.

@@ -1,10 +1,14 @@
-"""Builds the runtime that settings select, and the tool router workload for the local runtime."""
+"""Builds the runtime that settings select, and the tool router workload for the local runtime.
+
+The Kubernetes runtime is an extra (``mcp-gateway[kubernetes]``), imported only when selected.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
 
+from gateway.errors import MissingExtra
 from gateway.names import ROUTER_WORKLOAD
 from gateway.netguard import ConnectGuard
 from gateway.runtimes.base import Runtime, WorkloadKind, WorkloadSpec
@@ -18,7 +22,12 @@ def build_runtime(settings: GatewaySettings) -> Runtime:
         from gateway.runtimes.local.runtime import LocalRuntime
 
         return LocalRuntime(settings.runtime.local, url_guard)
-    from gateway.runtimes.kubernetes.runtime import KubernetesRuntime
+    try:
+        from gateway.runtimes.kubernetes.runtime import KubernetesRuntime
+    except ImportError as exc:
+        if not MissingExtra.explains(exc, ("kubernetes",)):
+            raise
+        raise MissingExtra(f"MCPGW_RUNTIME__KIND={settings.runtime.kind}", "kubernetes") from exc
 
     return KubernetesRuntime(settings.runtime.kubernetes, url_guard=url_guard)
 

@@ -1,7 +1,7 @@
 """A metadata store wrapper that lets the data plane reuse a record it read moments ago.
 
 The proxy checks the adapter record on every MCP request, so a role revoked mid-session takes effect.
-On SQLite that point read costs ~15 µs and stays exact. On Cosmos DB it is a network round trip and a
+On SQLite that point read is a local lookup and stays exact. On Cosmos DB it is a network round trip and a
 request unit per MCP call: at a thousand calls a second that is a thousand RU/s spent on authorization
 alone, enough to be throttled on a small provisioned account. :class:`RecentRecords` serves the data
 plane's reads from memory for ``max_age`` seconds instead, so a change made through another gateway

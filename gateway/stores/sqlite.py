@@ -64,7 +64,8 @@ class SqliteMetadataStore:
             self._migrate(conn)
             # Point reads (the data plane checks an adapter on every request) run on the event loop through
             # their own connection: in WAL mode a reader never waits for a writer, and a thread hop per
-            # request cost ~10% of the proxy's CPU. A query-only connection cannot take a write lock.
+            # request would be a large share of the proxy's CPU (docs/benchmarks.md). A query-only connection
+            # cannot take a write lock.
             reader = sqlite3.connect(self._path, timeout=1, isolation_level=None, check_same_thread=False)
             reader.execute("PRAGMA query_only=ON")
         except (sqlite3.Error, OSError) as exc:

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from gateway.telemetry.logs import current_client_address, current_request_id
+from gateway.request_context import current_client_address, current_request_id
 
 log = logging.getLogger("mcpgw.audit")
 

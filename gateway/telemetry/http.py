@@ -14,7 +14,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.telemetry.logs import REQUEST_ID_HEADER, accept_request_id, request_id_var
+from gateway.request_context import REQUEST_ID_HEADER, accept_request_id, request_id_var
 from gateway.telemetry.metrics import GatewayMetrics, status_class
 from gateway.telemetry.tracing import extract_context, get_tracer, tracing_active
 

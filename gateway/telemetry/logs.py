@@ -1,48 +1,19 @@
-"""Request ids and log set-up: JSON (or text) lines carrying the request id and trace id, redacted.
-
-The request id lives in a context variable set by the HTTP middleware, so every record logged while a
-request is handled (by the gateway, uvicorn, httpx or the MCP SDK) carries it without being passed along.
-"""
+"""Log set-up: JSON (or text) lines carrying the request id (``gateway.request_context``) and trace id, redacted."""
 
 from __future__ import annotations
 
-import contextvars
 import json
 import logging
-import re
-import secrets
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from gateway.request_context import request_id_var
 from gateway.telemetry import redaction
-
-REQUEST_ID_HEADER = "x-request-id"
-_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}\Z")
-"""An inbound id is echoed into logs and headers, so it must be short and harmless."""
-
-request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("mcpgw_request_id", default=None)
-client_address_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("mcpgw_client_address", default=None)
-"""The client's address as the edge settled it (``gateway.edge``: forwarding headers only from trusted proxies)."""
 
 # LogRecord attributes that are not "extra" fields.
 _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
-
-
-def accept_request_id(inbound: str | None) -> str:
-    """The caller's ``X-Request-Id`` when it is well-formed, else a new random id."""
-    if inbound and _REQUEST_ID_RE.match(inbound):
-        return inbound
-    return secrets.token_hex(8)
-
-
-def current_request_id() -> str | None:
-    return request_id_var.get()
-
-
-def current_client_address() -> str | None:
-    return client_address_var.get()
 
 
 class RequestContextFilter(logging.Filter):

@@ -28,7 +28,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from starlette.types import Message, Receive, Scope, Send
 
-from gateway.telemetry.logs import REQUEST_ID_HEADER, current_request_id
+from gateway.request_context import REQUEST_ID_HEADER, current_request_id
 from gateway.telemetry.metrics import UNKNOWN, GatewayMetrics, method_label, status_class
 from gateway.telemetry.tracing import (
     extract_context,

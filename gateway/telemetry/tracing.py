@@ -20,9 +20,13 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from gateway.errors import MissingExtra
+
 log = logging.getLogger(__name__)
 
 APPINSIGHTS_ENV = "APPLICATIONINSIGHTS_CONNECTION_STRING"
+_EXPORTER_PACKAGES = ("opentelemetry.sdk", "opentelemetry.exporter.otlp", "azure.monitor.opentelemetry.exporter")
+"""What the ``otel`` extra installs; the API (``opentelemetry.trace``) is a base dependency."""
 TRACEPARENT = "traceparent"
 TRACESTATE = "tracestate"
 
@@ -50,7 +54,8 @@ def configure_tracing(service_name: str, otlp_endpoint: str | None, environ: Map
 
     Returns True when this call installed one. Does nothing when no exporter is configured or when a
     provider is already installed. The SDK and exporters are imported only here, so a gateway without the
-    ``observability`` extra runs fine as long as nothing asks for an exporter.
+    ``otel`` extra runs fine as long as nothing asks for an exporter; when something does, this raises
+    :class:`~gateway.errors.MissingExtra` naming the setting.
     """
     global _configured
     connection_string = environ.get(APPINSIGHTS_ENV) or None
@@ -62,9 +67,11 @@ def configure_tracing(service_name: str, otlp_endpoint: str | None, environ: Map
         try:
             provider = _sdk_provider(service_name, connection_string, otlp_endpoint)
         except ImportError as exc:
-            raise RuntimeError(
-                f"trace export is configured but {exc.name} is missing: pip install 'mcp-gateway[observability]'"
-            ) from exc
+            if not MissingExtra.explains(exc, _EXPORTER_PACKAGES):
+                raise
+            for_azure = (exc.name or "").startswith("azure") or not otlp_endpoint
+            setting = APPINSIGHTS_ENV if connection_string and for_azure else "MCPGW_TELEMETRY__OTLP_ENDPOINT"
+            raise MissingExtra(setting, "otel") from exc
         trace.set_tracer_provider(provider)
         _configured = True
     log.info(
