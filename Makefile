@@ -4,8 +4,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# pytest-xdist workers for `make test`: more than the 2 cores of CI, because most tests wait on processes and
+# sockets rather than compute (docs: README, "Tests").
+TEST_WORKERS ?= 3
 
-.PHONY: run test lint unit openapi bench clean
+.PHONY: run test test-fast lint unit openapi bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +30,12 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint
-	$(BIN)/pytest $(PYTEST_ARGS)
+test: lint  ## the parallel part (a test file stays on one worker), then the few tests that must run alone
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m "not serial" $(PYTEST_ARGS)
+	$(BIN)/pytest -m serial $(PYTEST_ARGS) || [ $$? -eq 5 ]  # 5: nothing selected (e.g. PYTEST_ARGS=tests/unit)
+
+test-fast: $(VENV)/.installed-dev  ## unit tests and the in-process data plane and tool router, no backends
+	$(BIN)/pytest -n 2 -m "not slow and not k8s and not cosmos" $(PYTEST_ARGS)
 
 unit: $(VENV)/.installed-dev
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)

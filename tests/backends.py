@@ -10,15 +10,16 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO, free_port, wait_for
+from tests.support.paths import REPO, node_tools_dir
+from tests.support.ports import free_port
+from tests.support.waiting import wait_for
 
 # Any base64 string: the emulator does not check signatures.
 EMULATOR_KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw=="
-NODE_TOOLS = Path(os.environ.get("MCPGW_NODE_TOOLS", REPO / ".cache" / "node-tools"))
+NODE_TOOLS = node_tools_dir()
 
 def missing_backend(message: str) -> None:
     """Skip locally; fail in CI, which must run every contract test rather than skip it silently."""

@@ -11,8 +11,8 @@ import pytest
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from tests.backends import cosmos_endpoint, redis_url  # noqa: F401  (fixtures for every test)
-from tests.helpers import GatewayProcess
 from tests.kube import admin, control_plane, fake_node, namespace  # noqa: F401  (the real control plane)
+from tests.support.gateway_process import GatewayProcess
 
 
 def memory_settings(**overrides: object) -> GatewaySettings:

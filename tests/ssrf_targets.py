@@ -23,6 +23,8 @@ from typing import Any
 from dnslib import AAAA, QTYPE, RCODE, RR, A, DNSRecord
 from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
+from tests.support.servers import HTTPServerThread
+
 
 class ProgrammableZone(BaseResolver):
     def __init__(self) -> None:
@@ -101,11 +103,5 @@ class CountingListener(ThreadingHTTPServer):
 
 @contextmanager
 def counting_listener(host: str = "127.0.0.1") -> Iterator[CountingListener]:
-    listener = CountingListener(host)
-    thread = threading.Thread(target=listener.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield listener
-    finally:
-        listener.shutdown()
-        listener.server_close()
+    with HTTPServerThread(CountingListener(host)) as running:
+        yield running.server

@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from tests.conformance.run_conformance import NodeTools, node_tools
-from tests.helpers import free_port, wait_for
+from tests.support.ports import free_port
+from tests.support.waiting import wait_for
 
 FIXTURE = Path(__file__).with_name("fixture_server.py")
 

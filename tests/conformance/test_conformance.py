@@ -40,7 +40,7 @@ def test_a_single_scenario_run_reports_only_that_scenario(fixture_url: str, tool
 
 def test_a_server_without_the_fixture_tools_is_reported_as_failing(tools: NodeTools, tmp_path: Path) -> None:
     """The parser must see failures, not only successes: point the harness at a port nobody listens on."""
-    from tests.helpers import free_port
+    from tests.support.ports import free_port
 
     url = f"http://127.0.0.1:{free_port()}/mcp"
     result = run_conformance(url, ["--scenario", "tools-call-simple-text"], tmp_path, tools=tools, timeout=120)

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conformance.run_conformance import NodeTools, assert_matches_expected_failures, run_conformance
 from tests.conformance.test_conformance import LEGS
-from tests.helpers import GatewayProcess
+from tests.support.gateway_process import GatewayProcess
 
 pytestmark = [pytest.mark.node, pytest.mark.slow]
 

@@ -16,7 +16,7 @@ from gateway.stores.cosmos.account import CosmosAccount, RetryPolicy
 from gateway.stores.cosmos.records import CosmosMetadataStore
 from gateway.stores.cosmos.sessions import CosmosSessionStore, item_id
 from tests.contract.conftest import EMULATOR_KEY, cosmos_settings
-from tests.helpers import free_port
+from tests.support.ports import free_port
 
 ENDPOINT = "https://example.documents.azure.com:443/"
 

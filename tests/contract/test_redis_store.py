@@ -12,7 +12,7 @@ from gateway.errors import BackendError
 from gateway.settings import SessionSettings
 from gateway.stores.base import SessionKey, SessionRoute
 from gateway.stores.redis import RedisSessionStore, redacted
-from tests.helpers import free_port
+from tests.support.ports import free_port
 
 KEY = SessionKey("user:with/colon", "weather", "s1")
 ROUTE = SessionRoute("weather-0", "http://10.0.0.7:8000")

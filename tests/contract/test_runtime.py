@@ -16,9 +16,8 @@ import asyncio
 import contextlib
 import os
 import random
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -38,7 +37,8 @@ from gateway.services.ssrf import UrlGuard
 from gateway.settings import LocalRuntimeSettings
 from gateway.stores.base import MetadataStore
 from gateway.stores.memory import MemoryMetadataStore
-from tests.helpers import PYTHON
+from tests.support.paths import PYTHON
+from tests.support.waiting import async_wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -288,22 +288,17 @@ async def expected(harness: Harness, name: str) -> Running:
 
 async def settled(harness: Harness, name: str, within: float = SETTLE_SECONDS) -> Running:
     """Wait until what runs is what the store asks for; fail with both when it never is."""
-    deadline = time.monotonic() + within
-    while True:
+    last: list[Running] = []
+
+    async def converged() -> Running | None:
         want, have = await expected(harness, name), await harness.running(name)
-        if have.marks == want.marks and have.objects == want.objects:
-            return have
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{name} never converged: want {want}, running {have}")
-        await asyncio.sleep(0.2)
+        last[:] = [want, have]
+        return have if have.marks == want.marks and have.objects == want.objects else None
 
+    def diverged() -> str:
+        return f"{name} to converge: want {last[0]}, running {last[1]}"
 
-async def eventually(check: Callable[[], Awaitable[bool]], what: str, within: float = SETTLE_SECONDS) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.2)
+    return await async_wait_for(converged, timeout=within, interval=0.2, what=diverged)
 
 
 def unique(prefix: str) -> str:
@@ -327,7 +322,12 @@ async def test_create_update_scale_restart_and_delete_leave_exactly_what_the_rec
 
     before, token = await harness.running(name), await harness.restart_token(name)
     await gateway.adapters.restart(ADMIN, name)
-    await eventually(lambda: harness.restarted_since(name, before, token), "every replica replaced by the restart")
+    await async_wait_for(
+        lambda: harness.restarted_since(name, before, token),
+        timeout=SETTLE_SECONDS,
+        interval=0.2,
+        what="every replica replaced by the restart",
+    )
     assert (await settled(harness, name)).marks == ("v2",)
 
     await gateway.adapters.update(ADMIN, name, harness.body(name, "v2", 0))  # scale to zero: nothing runs

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.docs.blocks import DocsSyntaxError, check_output, matches, parse_shown, read_blocks, split_commands
-from tests.helpers import REPO
+from tests.support.paths import REPO
 
 DOCUMENTS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 COMMAND_LIKE = re.compile(r"^\s*(\$ )?(curl|make|npx|npm|node|python3?|\.venv/|pip|docker|kubectl|az|pulumi|bash)\b")

@@ -31,7 +31,10 @@ import pytest
 
 from tests.docs.blocks import Block, Command, check_output, read_blocks
 from tests.docs.shell import Outcome, ShellSession
-from tests.helpers import REPO, descendants, free_port, node_tools, pid_alive, wait_for
+from tests.support.paths import REPO, node_tools
+from tests.support.ports import free_port
+from tests.support.processes import descendants, pid_alive
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.node]
 

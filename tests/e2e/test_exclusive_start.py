@@ -12,7 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import PYTHON, REPO, GatewayProcess, free_port, processes_running
+from tests.support.gateway_process import GatewayProcess
+from tests.support.paths import PYTHON, REPO
+from tests.support.ports import free_port
+from tests.support.processes import processes_running
 
 pytestmark = pytest.mark.slow
 
@@ -50,13 +53,15 @@ def test_a_crashed_gateway_leaves_no_lock_behind(tmp_path: Path) -> None:
 def test_a_taken_port_fails_first_naming_the_port_and_starting_nothing(tmp_path: Path) -> None:
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
-        routers_before = set(processes_running("toolrouter"))
+        # Children inherit the gateway's environment (but for MCPGW_*): the marker tells its router apart from
+        # the routers of tests running in parallel.
+        marker = f"GATEWAY_TEST_MARKER={tmp_path}"
         started = time.monotonic()
-        result = _serve(tmp_path / "data", port)
+        result = _serve(tmp_path / "data", port, GATEWAY_TEST_MARKER=str(tmp_path))
         assert result.returncode == 2
         assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
         assert f"make run PORT={port + 1}" in result.stderr
         assert time.monotonic() - started < 30
         # The tool router (a child the lifespan would start) never ran.
-        assert set(processes_running("toolrouter")) <= routers_before
+        assert processes_running("toolrouter", environ=marker) == []
         assert "toolgateway" not in result.stdout + result.stderr

@@ -10,7 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import REPO, descendants, free_port, pid_alive, wait_for
+from tests.support.paths import REPO
+from tests.support.ports import free_port
+from tests.support.processes import descendants, pid_alive
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -42,8 +45,13 @@ def test_make_run_serves_the_gateway_on_its_embedded_defaults(tmp_path: Path) ->
         ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
         assert ready.json() == {"status": "ready"}
         assert (tmp_path / "data" / "gateway.db").exists()  # the embedded SQLite store
-        started = descendants(process.pid)
-        assert len(started) >= 3  # the gateway, the tool router's guard and the tool router
+        # The gateway, the tool router's guard and the tool router (the guard forks the router after the
+        # gateway is ready, so on a busy machine it may take a moment).
+        def all_three() -> list[int]:
+            found = descendants(process.pid)
+            return found if len(found) >= 3 else []
+
+        started = wait_for(all_three, timeout=30, what="the gateway, the router's guard and the router")
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(30)

@@ -24,7 +24,6 @@ import re
 import signal
 import socket
 import subprocess
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +31,9 @@ from typing import Any
 
 import httpx
 
-from tests.helpers import free_port
 from tests.infra.image_env import ImageEnv, MissingTool
+from tests.support.ports import free_port
+from tests.support.waiting import wait_for
 
 Manifest = dict[str, Any]
 
@@ -211,20 +211,21 @@ class PodProcess:
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Return once the readiness probe passes; fail at once if the process exits (a crash loop)."""
-        assert self.process is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
+        process = self.process
+        assert process is not None
+
+        def ready() -> bool:
+            if process.poll() is not None:
                 raise AssertionError(
-                    f"{self.spec.name} exited with {self.process.returncode} before it was ready:\n{self.log_tail()}"
+                    f"{self.spec.name} exited with {process.returncode} before it was ready:\n{self.log_tail()}"
                 )
-            if self._probe():
-                return
-            time.sleep(0.2)  # the kubelet polls too; nothing else signals readiness
-        raise AssertionError(
-            f"{self.spec.name}: readiness probe {self.spec.readiness} on {POD_IP}:{self.probe_port} did not pass "
-            f"within {timeout:.0f}s:\n{self.log_tail()}"
-        )
+            return self._probe()
+
+        def probe() -> str:
+            readiness = f"{self.spec.name}: readiness probe {self.spec.readiness} on {POD_IP}:{self.probe_port}"
+            return f"{readiness} to pass:\n{self.log_tail()}\n"
+
+        wait_for(ready, timeout, interval=0.2, what=probe)  # the kubelet polls too; nothing else signals readiness
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:

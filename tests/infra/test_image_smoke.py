@@ -55,15 +55,16 @@ from gateway.runtimes.kubernetes import manifests as k8s_manifests
 from gateway.settings import KubernetesRuntimeSettings
 from infra.components.manifests import GATEWAY, REDIS, ROUTER
 from tests.backends import EMULATOR_KEY, missing_backend
-from tests.helpers import free_port, wait_for
 from tests.infra.built_stacks import REPO, STACKS, build_of, config_with_builds, render
 from tests.infra.built_stacks import builds as stack_builds
 from tests.infra.image_env import ImageEnv, MissingTool, build_image_env
 from tests.infra.mocks import Recorded
 from tests.infra.pods import ContainerSpec, KubeAccess, PodProcess, container_spec, resolve_env
 from tests.integration.auth.issuer import TENANT_PATH, TestIssuer
-from tests.integration.auth.servers import serve
 from tests.integration.kubernetes.k8s_control_plane import ControlPlane, find_binaries
+from tests.support.ports import free_port
+from tests.support.servers import UvicornThread
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -247,8 +248,8 @@ def _apply(admin: httpx.Client, obj: dict[str, Any]) -> None:
 @pytest.fixture(scope="module")
 def issuer() -> Iterator[str]:
     provider = TestIssuer()
-    with serve(provider.app) as base:
-        provider.issuer = base + TENANT_PATH
+    with UvicornThread(provider.app, lifespan="on", loop="asyncio") as server:
+        provider.issuer = server.url + TENANT_PATH
         yield provider.issuer
 
 
@@ -261,8 +262,8 @@ def ingestion() -> Iterator[str]:
         return JSONResponse({"itemsReceived": 0, "itemsAccepted": 0, "errors": []})
 
     app = Starlette(routes=[Route("/{path:path}", accept, methods=["GET", "POST"])])
-    with serve(app) as base:
-        yield base
+    with UvicornThread(app, lifespan="on", loop="asyncio") as server:
+        yield server.url
 
 
 def create_cosmos_resources(endpoint: str, stack: Rendered) -> None:

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from gateway.ambiguity import SINGLE_ITEM_HEADERS, SINGLETON_HEADERS, ambiguity_in
 from gateway.auth.principal import Principal
 from gateway.models import NAME_RE
+from gateway.proxy.affinity import SESSION_ID_RE
 from gateway.proxy.headers import ALLOWED_RESPONSE_HEADERS, downstream_response_headers, upstream_request_headers
-from gateway.proxy.mcp_proxy import SESSION_ID_RE
 from gateway.stores.base import SessionKey
 
 TOKEN_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-"

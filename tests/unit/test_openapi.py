@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gateway.openapi import render
-from tests.helpers import REPO
+from tests.support.paths import REPO
 
 
 def test_the_committed_openapi_document_matches_the_app() -> None:

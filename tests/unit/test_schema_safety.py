@@ -6,9 +6,8 @@ attack it. A real HTTP listener stands in for the address a remote ``$ref`` poin
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -16,6 +15,7 @@ from pydantic import ValidationError
 
 from gateway.models import McpTool
 from gateway.schemas import UnsafeSchema, check_tool_schema, safe_validator
+from tests.support.servers import http_server
 from toolrouter.catalog import parse_catalog
 from toolrouter.executor import argument_problems
 
@@ -39,10 +39,8 @@ class _Counter(BaseHTTPRequestHandler):
 @pytest.fixture
 def listener() -> Iterator[str]:
     _Counter.hits = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Counter)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with http_server(_Counter) as server:
+        yield server.url
 
 
 def _tool(schema: dict[str, Any]) -> dict[str, Any]:

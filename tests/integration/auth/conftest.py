@@ -15,12 +15,19 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gateway.app import create_app
 from gateway.runtimes.mcp_probe import USER_AGENT as PROBE_USER_AGENT
 from gateway.settings import GatewaySettings
+from tests.support.servers import UvicornThread
 
 from .issuer import TENANT_PATH, TestIssuer
-from .servers import serve
 
 AUDIENCE = "api://gateway"
 SCOPE = "api://gateway/access"
+
+
+@contextmanager
+def serve(app: Any, log_level: str = "warning") -> Iterator[str]:
+    """``http://127.0.0.1:<port>`` of ``app`` served by uvicorn (on an asyncio loop) in a background thread."""
+    with UvicornThread(app, log_level=log_level, lifespan="on", loop="asyncio") as server:
+        yield server.url
 
 
 class HeaderCapture:

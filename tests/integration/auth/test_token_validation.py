@@ -14,7 +14,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from tests.helpers import free_port
+from tests.support.ports import free_port
 
 from .conftest import SCOPE, GatewayFactory
 from .issuer import SigningKey, TestIssuer

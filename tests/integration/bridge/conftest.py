@@ -12,7 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import REPO, free_port, wait_for
+from tests.support.paths import REPO
+from tests.support.ports import free_port
+from tests.support.waiting import wait_for
 
 STDIO_FIXTURE = Path(__file__).with_name("stdio_fixture.py")
 FIXTURE_COMMAND = [sys.executable, str(STDIO_FIXTURE)]

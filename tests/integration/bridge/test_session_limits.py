@@ -16,9 +16,12 @@ import httpx
 import pytest
 from mcp import Client
 
-from tests.helpers import REPO, descendants, free_port, pid_alive, wait_for
 from tests.integration.bridge.conftest import FIXTURE_COMMAND, STDIO_FIXTURE, BridgeProcess
 from tests.integration.bridge.test_stdio_bridge import INITIALIZE, JSON_AND_SSE, call, initialize, sse_messages
+from tests.support.paths import REPO
+from tests.support.ports import free_port
+from tests.support.processes import descendants, pid_alive
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 

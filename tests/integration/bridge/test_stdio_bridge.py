@@ -16,8 +16,10 @@ import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
-from tests.helpers import REPO, descendants, pid_alive, wait_for
 from tests.integration.bridge.conftest import FIXTURE_COMMAND, BridgeProcess
+from tests.support.paths import REPO
+from tests.support.processes import descendants, pid_alive
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,7 @@ import pytest
 
 from gateway.control.strict_json import MAX_BODY_DEPTH
 from gateway.models import MAX_ENV_VALUE_LENGTH, MAX_ENV_VARS, MAX_JSON_DEPTH, MAX_ROLES
-from tests.helpers import GatewayProcess
+from tests.support.gateway_process import GatewayProcess
 
 pytestmark = pytest.mark.slow
 

@@ -8,14 +8,16 @@ document's examples, generated valid and invalid data, and the coverage phase's 
 unexpected methods, as an admin. No answer may be a 5xx or break the document (status code, content
 type, body schema, headers, ``Allow`` on 405), and invalid data must be refused.
 
-The document's examples point at servers on 127.0.0.1, so some creates are real resources (the last
-test checks that at least one 201 happened). Processes are not: the gateway runs with an empty ``PATH``,
-so no generated ``command`` is found (a 400), and a command with a path in it is never sent.
+The document's examples point at servers on 127.0.0.1, so some creates are real resources (checked after
+the module's last test: at least one 201 happened). Processes are not: the gateway runs with an empty
+``PATH``, so no generated ``command`` is found (a 400), and a command with a path in it is never sent. The
+module runs without pytest-xdist (marker ``serial``).
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -25,9 +27,10 @@ import pytest
 import schemathesis
 from schemathesis import Case
 
-from tests.helpers import REPO, GatewayProcess
+from tests.support.gateway_process import GatewayProcess
+from tests.support.paths import REPO
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 ADMIN = {"X-Dev-UserId": "fuzzer", "X-Dev-Roles": "mcp.admin"}
 CHECKS = [
@@ -52,7 +55,21 @@ CONFIG = {
     "checks": {"enabled": False, **{name: {"enabled": True} for name in CHECKS}},
 }
 
-statuses: Counter[int] = Counter()
+operations: Counter[str] = Counter()
+creates: Counter[int] = Counter()
+"""Statuses of the POSTs to the collections."""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def the_fuzzer_created_real_resources() -> Iterator[None]:
+    """Checked after the module's last test, so every case has run: the document's examples are servers on
+    127.0.0.1, and at least one of them must have become a real resource (201)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        pytest.fail("schemathesis' pytest integration runs only the first operation in a pytest-xdist worker: run "
+                    "this module without -n (make test runs the 'serial' tests in a second, plain pytest run)")
+    yield
+    if operations:
+        assert creates[201] >= 1, f"no create succeeded; statuses of the creates: {dict(creates)}"
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +97,9 @@ def test_the_gateway_does_what_its_document_says(case: Case, gateway: GatewayPro
     if _names_a_program_by_path(case.body):
         return  # an empty PATH cannot stop "/bin/sh"; nothing the fuzzer makes up may run here
     response = case.call_and_validate(base_url=gateway.url)
-    statuses[response.status_code] += 1
+    operations[f"{case.method.upper()} {case.path}"] += 1
+    if case.method.upper() == "POST" and case.path in ("/adapters", "/tools"):
+        creates[response.status_code] += 1
 
 
 def _names_a_program_by_path(body: Any) -> bool:
@@ -88,10 +107,6 @@ def _names_a_program_by_path(body: Any) -> bool:
     return isinstance(command, str) and "/" in command
 
 
-def test_the_fuzzer_created_real_resources() -> None:
-    if not statuses:
-        pytest.skip("the schemathesis cases did not run in this session")
-    assert statuses[201] >= 1, f"no create succeeded; statuses seen: {dict(statuses)}"
 
 
 def test_the_document_describes_no_fastapi_422() -> None:

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx2
 import pytest
-from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
 
-from tests.helpers import MCP_EXAMPLE, PYTHON, SESSION_EXAMPLE, GatewayProcess, wait_for
 from tests.integration.dataplane.upstream_probe import UpstreamProbe
+from tests.support.gateway_process import GatewayProcess
+from tests.support.paths import MCP_EXAMPLE, PYTHON, SESSION_EXAMPLE
+from tests.support.waiting import wait_for
 
 
 def command_adapter(name: str, script: Path, replicas: int) -> dict[str, object]:
@@ -57,18 +54,3 @@ def dataplane_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gate
     gateway.stop()
 
 
-@contextlib.asynccontextmanager
-async def mcp_client(
-    url: str,
-    user: str = "carol",
-    roles: str = "mcp.user",
-    mode: str = "legacy",
-    extra_headers: dict[str, str] | None = None,
-    message_handler: Any = None,
-) -> AsyncIterator[Client]:
-    """The official SDK client, talking to ``url`` as a dev identity."""
-    headers = {"X-Dev-UserId": user, "X-Dev-Roles": roles, **(extra_headers or {})}
-    http = httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=60))
-    transport = streamable_http_client(url, http_client=http)
-    async with http, Client(transport, mode=mode, message_handler=message_handler) as client:  # type: ignore[arg-type]
-        yield client

@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 
 from tests.backends import missing_backend
-from tests.helpers import GatewayProcess, free_port, wait_for
 from tests.integration.dataplane.upstream_probe import UpstreamProbe
 from tests.rawhttp import raw_request
+from tests.support.gateway_process import GatewayProcess
+from tests.support.ports import free_port
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 

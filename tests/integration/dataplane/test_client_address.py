@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import GatewayProcess, wait_for
 from tests.integration.dataplane.upstream_probe import UpstreamProbe
 from tests.rawhttp import raw_request
+from tests.support.gateway_process import GatewayProcess
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 

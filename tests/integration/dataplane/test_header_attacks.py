@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import GatewayProcess
 from tests.integration.dataplane.upstream_probe import UpstreamProbe
 from tests.rawhttp import RawResponse, raw_request
+from tests.support.gateway_process import GatewayProcess
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,8 @@ import subprocess
 
 import pytest
 
-from tests.helpers import GatewayProcess, node_tools
+from tests.support.gateway_process import GatewayProcess
+from tests.support.paths import node_tools
 
 pytestmark = [pytest.mark.slow, pytest.mark.node]
 

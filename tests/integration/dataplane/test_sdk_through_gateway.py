@@ -1,28 +1,44 @@
-"""The official MCP SDK client behind the gateway behaves as if it talked to the server directly."""
+"""The official MCP SDK client behind the gateway behaves as if it talked to the server directly, and the
+gateway binds each session to its user and adapter and checks access on every request.
+
+In process (tests/support/inprocess.py): the gateway app in the test's event loop, the sample servers on
+threads as ``url`` adapters. Affinity and spreading over several replica processes, and replicas that die,
+need the local runtime's processes: test_replica_affinity.py.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import signal
-from collections import Counter
-from pathlib import Path
+from collections.abc import AsyncIterator, Iterator
 
-import httpx
 import pytest
-from mcp.shared.exceptions import MCPError
 
-from tests.helpers import GatewayProcess, descendants, pid_alive, wait_for
-from tests.integration.dataplane.conftest import mcp_client, wait_healthy
+from tests.support.inprocess import InProcessGateway, in_process_gateway, sample_mcp_app, serve
+from tests.support.paths import MCP_EXAMPLE, SESSION_EXAMPLE
 
-pytestmark = pytest.mark.slow
+
+@pytest.fixture(scope="module")
+def mcp_example_url() -> Iterator[str]:
+    with serve(sample_mcp_app(MCP_EXAMPLE)) as server:
+        yield f"{server.url}/mcp"
+
+
+@pytest.fixture(scope="module")
+def sessions_url() -> Iterator[str]:
+    with serve(sample_mcp_app(SESSION_EXAMPLE, MCP_REPLICA_ID="sessions-0")) as server:
+        yield f"{server.url}/mcp"
+
+
+@pytest.fixture
+async def gateway(mcp_example_url: str, sessions_url: str) -> AsyncIterator[InProcessGateway]:
+    async with in_process_gateway() as running:
+        await running.add_adapter("mcp-example", mcp_example_url, roles=["mcp.user"])
+        await running.add_adapter("sessions", sessions_url, roles=["mcp.user"])
+        yield running
 
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
-async def test_the_sdk_client_lists_and_calls_tools_in_both_protocol_eras(
-    dataplane_gateway: GatewayProcess, mode: str
-) -> None:
-    async with mcp_client(f"{dataplane_gateway.url}/adapters/mcp-example/mcp", mode=mode) as client:
+async def test_the_sdk_client_lists_and_calls_tools_in_both_protocol_eras(gateway: InProcessGateway, mode: str) -> None:
+    async with gateway.mcp_client("/adapters/mcp-example/mcp", mode=mode) as client:
         expected_era = "2025-11-25" if mode == "legacy" else "2026-07-28"
         assert client.protocol_version == expected_era
         tools = await client.list_tools()
@@ -30,104 +46,6 @@ async def test_the_sdk_client_lists_and_calls_tools_in_both_protocol_eras(
         result = await client.call_tool("add", {"a": 2, "b": 40})
         assert not result.is_error
         assert result.content[0].text == "42"  # type: ignore[union-attr]
-
-
-async def whoami_calls(url: str, calls: int) -> list[dict[str, object]]:
-    async with mcp_client(url) as client:
-        answers = []
-        for _ in range(calls):
-            result = await client.call_tool("whoami", {})
-            answers.append(dict(result.structured_content or {}))
-        return answers
-
-
-async def test_every_call_of_a_session_lands_on_that_sessions_replica(dataplane_gateway: GatewayProcess) -> None:
-    url = f"{dataplane_gateway.url}/adapters/sessions/mcp"
-    sessions = await asyncio.gather(*(whoami_calls(url, 10) for _ in range(20)))
-    for answers in sessions:
-        assert len({a["replica"] for a in answers}) == 1, answers
-        assert [a["sessionCalls"] for a in answers] == list(range(1, 11))
-    spread = Counter(answers[0]["replica"] for answers in sessions)
-    assert len(spread) == 3, f"new sessions should use every replica, got {spread}"
-
-
-async def test_stateless_requests_are_spread_over_the_replicas(dataplane_gateway: GatewayProcess) -> None:
-    async with mcp_client(f"{dataplane_gateway.url}/adapters/sessions/mcp", mode="auto") as client:
-        assert client.protocol_version == "2026-07-28"
-        replicas = {(await client.call_tool("whoami", {})).structured_content["replica"] for _ in range(30)}  # type: ignore[index]
-    assert len(replicas) >= 2
-
-
-async def test_a_session_whose_replica_died_gets_404_and_the_client_recovers(
-    dataplane_gateway: GatewayProcess,
-) -> None:
-    url = f"{dataplane_gateway.url}/adapters/sessions/mcp"
-    async with mcp_client(url) as client:
-        replica = (await client.call_tool("whoami", {})).structured_content["replica"]  # type: ignore[index]
-        pid = _replica_server_pid(dataplane_gateway, str(replica))
-        os.kill(pid, signal.SIGKILL)
-        wait_for(lambda: not pid_alive(pid), what="the replica to die")
-        with pytest.raises(MCPError, match="Session not found"):
-            await client.call_tool("whoami", {})
-    # The status may still say 3/3 for a moment after the kill: wait for the restarted process first.
-    wait_for(lambda: _replica_server_pid_or_none(dataplane_gateway, str(replica)) not in (None, pid), what="a restart")
-    wait_healthy(dataplane_gateway, "sessions", 3)
-    async with mcp_client(url) as again:
-        assert (await again.call_tool("whoami", {})).structured_content["sessionCalls"] == 1  # type: ignore[index]
-
-
-async def test_new_sessions_avoid_a_replica_that_died_before_the_gateway_noticed(
-    dataplane_gateway: GatewayProcess,
-) -> None:
-    url = f"{dataplane_gateway.url}/adapters/sessions/mcp"
-    # The process first (an earlier test may have killed it just now), then the status that includes it.
-    server = wait_for(lambda: _replica_server_pid_or_none(dataplane_gateway, "sessions-0"), what="sessions-0")
-    wait_healthy(dataplane_gateway, "sessions", 3)
-    guard = _parent_pid(server)
-    # With its guard paused, the gateway learns of the death only from failed health probes (seconds):
-    # meanwhile the replica is still listed as ready, and the balancer spreads new sessions over all three.
-    os.kill(guard, signal.SIGSTOP)
-    try:
-        os.kill(server, signal.SIGKILL)
-        wait_for(lambda: not pid_alive(server), what="the replica to die")
-        async with httpx.AsyncClient(timeout=30) as client:
-            answers = await asyncio.gather(*(_initialize_async(client, url, f"user{i}") for i in range(30)))
-    finally:
-        os.kill(guard, signal.SIGCONT)
-    # A refused connection carried nothing, so each request that met the dead replica went to a live one.
-    assert answers == [200] * 30
-    wait_healthy(dataplane_gateway, "sessions", 3)
-
-
-def _parent_pid(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-
-
-async def _initialize_async(client: httpx.AsyncClient, url: str, user: str) -> int:
-    headers = {"X-Dev-UserId": user, "X-Dev-Roles": "mcp.user", "Accept": "application/json, text/event-stream"}
-    return (await client.post(url, json=INITIALIZE_BODY, headers=headers)).status_code
-
-
-def _replica_server_pid(gateway: GatewayProcess, replica: str) -> int:
-    pid = _replica_server_pid_or_none(gateway, replica)
-    if pid is None:
-        raise AssertionError(f"no process for replica {replica}")
-    return pid
-
-
-def _replica_server_pid_or_none(gateway: GatewayProcess, replica: str) -> int | None:
-    """The live server process (not its guard) of a local replica."""
-    assert gateway.process is not None
-    for pid in descendants(gateway.process.pid):
-        try:
-            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-            cmdline = Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
-        except OSError:
-            continue
-        ours = f"MCP_REPLICA_ID={replica}".encode() in environ and "gateway.runtimes.local.guard" not in cmdline
-        if ours and pid_alive(pid):
-            return pid
-    return None
 
 
 INITIALIZE_BODY = {
@@ -138,17 +56,17 @@ INITIALIZE_BODY = {
 }
 
 
-def _initialize(url: str, user: str) -> str:
+async def _initialize(gateway: InProcessGateway, path: str, user: str) -> str:
     headers = {"X-Dev-UserId": user, "X-Dev-Roles": "mcp.user", "Accept": "application/json, text/event-stream"}
-    response = httpx.post(url, json=INITIALIZE_BODY, headers=headers, timeout=30)
+    response = await gateway.client(None).post(path, json=INITIALIZE_BODY, headers=headers)
     assert response.status_code == 200
     return response.headers["mcp-session-id"]
 
 
 @pytest.mark.parametrize("attack", ["other user", "forged id", "malformed id", "other adapter"])
-def test_session_hijack_attempts_get_404_with_a_jsonrpc_error(dataplane_gateway: GatewayProcess, attack: str) -> None:
-    url = f"{dataplane_gateway.url}/adapters/sessions/mcp"
-    session = _initialize(url, "victim")
+async def test_session_hijack_attempts_get_404_with_a_jsonrpc_error(gateway: InProcessGateway, attack: str) -> None:
+    path = "/adapters/sessions/mcp"
+    session = await _initialize(gateway, path, "victim")
     headers = {
         "X-Dev-UserId": "attacker",
         "X-Dev-Roles": "mcp.user",
@@ -156,22 +74,24 @@ def test_session_hijack_attempts_get_404_with_a_jsonrpc_error(dataplane_gateway:
         "Mcp-Session-Id": session,
         "Mcp-Protocol-Version": "2025-11-25",
     }
-    target = url
+    target = path
     if attack == "forged id":
         headers.update({"X-Dev-UserId": "victim", "Mcp-Session-Id": "0" * 32})
     elif attack == "malformed id":
         headers.update({"X-Dev-UserId": "victim", "Mcp-Session-Id": "../" + session})
     elif attack == "other adapter":
         headers["X-Dev-UserId"] = "victim"
-        target = f"{dataplane_gateway.url}/adapters/mcp-example/mcp"
-    response = httpx.post(target, json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, headers=headers)
+        target = "/adapters/mcp-example/mcp"
+    response = await gateway.client(None).post(
+        target, json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, headers=headers
+    )
     assert response.status_code == 404
     assert response.json()["error"]["code"] == -32001
 
 
-def test_the_session_owner_keeps_working_after_hijack_attempts(dataplane_gateway: GatewayProcess) -> None:
-    url = f"{dataplane_gateway.url}/adapters/sessions/mcp"
-    session = _initialize(url, "owner2")
+async def test_the_session_owner_keeps_working_after_hijack_attempts(gateway: InProcessGateway) -> None:
+    path = "/adapters/sessions/mcp"
+    session = await _initialize(gateway, path, "owner2")
     headers = {
         "X-Dev-UserId": "owner2",
         "X-Dev-Roles": "mcp.user",
@@ -179,30 +99,31 @@ def test_the_session_owner_keeps_working_after_hijack_attempts(dataplane_gateway
         "Mcp-Session-Id": session,
         "Mcp-Protocol-Version": "2025-11-25",
     }
-    httpx.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=headers)
-    response = httpx.post(url, json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, headers=headers)
+    http = gateway.client(None)
+    await http.post(path, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=headers)
+    response = await http.post(path, json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, headers=headers)
     assert response.status_code == 200 and "whoami" in response.text
-    deleted = httpx.delete(url, headers=headers)
+    deleted = await http.delete(path, headers=headers)
     assert deleted.status_code in (200, 204)
-    after = httpx.post(url, json={"jsonrpc": "2.0", "id": 3, "method": "tools/list"}, headers=headers)
+    after = await http.post(path, json={"jsonrpc": "2.0", "id": 3, "method": "tools/list"}, headers=headers)
     assert after.status_code == 404
 
 
-def test_access_is_checked_on_every_request(dataplane_gateway: GatewayProcess) -> None:
-    url = f"{dataplane_gateway.url}/adapters/sessions/mcp"
-    response = httpx.post(
-        url,
+async def test_access_is_checked_on_every_request(gateway: InProcessGateway) -> None:
+    http = gateway.client(None)
+    response = await http.post(
+        "/adapters/sessions/mcp",
         json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
         headers={"X-Dev-UserId": "stranger", "X-Dev-Roles": "mcp.other"},
     )
     assert response.status_code == 403
-    missing = httpx.post(f"{dataplane_gateway.url}/adapters/nope/mcp", json={}, headers={"X-Dev-UserId": "x"})
+    missing = await http.post("/adapters/nope/mcp", json={}, headers={"X-Dev-UserId": "x"})
     assert missing.status_code == 404 and missing.json()["jsonrpc"] == "2.0"
 
 
-def test_a_foreign_browser_origin_is_refused(dataplane_gateway: GatewayProcess) -> None:
-    response = httpx.post(
-        f"{dataplane_gateway.url}/adapters/mcp-example/mcp",
+async def test_a_foreign_browser_origin_is_refused(gateway: InProcessGateway) -> None:
+    response = await gateway.client(None).post(
+        "/adapters/mcp-example/mcp",
         json={},
         headers={"Origin": "http://evil.example.com", "X-Dev-Roles": "mcp.admin"},
     )

@@ -15,8 +15,11 @@ import httpx
 import pytest
 
 from tests.backends import EMULATOR_KEY
-from tests.helpers import PYTHON, SESSION_EXAMPLE, GatewayProcess, free_port, wait_for
-from tests.integration.dataplane.conftest import mcp_client
+from tests.support.gateway_process import GatewayProcess
+from tests.support.mcp_client import sdk_client as mcp_client
+from tests.support.paths import PYTHON, SESSION_EXAMPLE
+from tests.support.ports import free_port
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 USER = {"X-Dev-UserId": "carol", "X-Dev-Roles": "mcp.user"}

@@ -6,8 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.helpers import PYTHON, REPO, GatewayProcess, wait_for
-from tests.integration.dataplane.conftest import mcp_client
+from tests.support.gateway_process import GatewayProcess
+from tests.support.mcp_client import sdk_client as mcp_client
+from tests.support.paths import PYTHON, REPO
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 STDIO_SERVER = REPO / "tests" / "integration" / "bridge" / "stdio_fixture.py"

@@ -12,8 +12,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.helpers import GatewayProcess, wait_for
 from tests.integration.dataplane.upstream_probe import UpstreamProbe
+from tests.support.gateway_process import GatewayProcess
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -8,46 +8,39 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
-from typing import Any
+from typing import Any, Self
 
-import uvicorn
 from starlette.types import Receive, Scope, Send
 
 from gateway.runtimes.mcp_probe import USER_AGENT as PROBE_USER_AGENT
-from tests.helpers import free_port
+from tests.support.servers import UvicornThread
 
 PROBE_ANSWER = b'{"jsonrpc":"2.0","id":"mcp-gateway-probe","result":{"protocolVersion":"2025-06-18","capabilities":{}}}'
 
 
 class UpstreamProbe:
     def __init__(self) -> None:
-        self.port = free_port()
         self.requests: list[dict[str, Any]] = []
         self.release = threading.Event()
         self.finished = threading.Event()
         self.disconnected = threading.Event()
-        config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off", interface="asgi3"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.server = UvicornThread(self.app, lifespan="off", interface="asgi3", start_timeout=10, stop_timeout=10)
+
+    @property
+    def port(self) -> int:
+        return self.server.port
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/mcp"
+        return f"{self.server.url}/mcp"
 
-    def start(self) -> UpstreamProbe:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started and time.monotonic() < deadline:
-            time.sleep(0.02)
+    def start(self) -> Self:
+        self.server.start()
         return self
 
     def stop(self) -> None:
         self.release.set()
-        self.server.should_exit = True
-        self.thread.join(10)
+        self.server.stop()
 
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = b""

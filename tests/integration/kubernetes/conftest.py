@@ -6,20 +6,20 @@ Runtime contract suite); this adds the runtime under test and helpers.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import pytest
-from k8s_control_plane import ControlPlane, free_port
+from k8s_control_plane import ControlPlane
 
 from gateway.runtimes.kubernetes import manifests as k8s_manifests
 from gateway.runtimes.kubernetes.runtime import KubernetesRuntime
 from gateway.settings import KubernetesRuntimeSettings
 from tests.kube import REGISTRY, create_namespace, grant_runtime_role, runtime_settings
+from tests.support.ports import free_port
+from tests.support.waiting import async_wait_for
 
 __all__ = ["REGISTRY", "create_namespace", "grant_runtime_role"]
 T = TypeVar("T")
@@ -67,17 +67,5 @@ async def runtime(
 
 
 async def eventually(check: Callable[[], Awaitable[T]], what: str, within: float = 30.0) -> T:
-    """Poll ``check`` until it returns a truthy value (or stops raising AssertionError), with a deadline."""
-    deadline = time.monotonic() + within
-    last: object = None
-    while True:
-        try:
-            result = await check()
-            if result:
-                return result
-            last = result
-        except AssertionError as exc:
-            last = exc
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}; last result: {last!r}")
-        await asyncio.sleep(0.05)
+    """Poll ``check`` until it returns a truthy value (an AssertionError it raises counts as not yet)."""
+    return await async_wait_for(check, timeout=within, interval=0.05, what=what, ignoring=(AssertionError,))

@@ -11,16 +11,18 @@ import json
 import os
 import re
 import shutil
-import socket
 import ssl
 import subprocess
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.support.ports import free_port
+from tests.support.waiting import wait_for
 
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager")
 ADMIN_TOKEN = "admin-token-for-tests"
@@ -47,12 +49,6 @@ def find_binaries() -> tuple[dict[str, Path], list[str]]:
         if found_path is not None:
             found[name] = found_path
     return found, [name for name in BINARIES if name not in found]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def minor_version(binary: Path) -> int:
@@ -133,17 +129,14 @@ class ControlPlane:
         path.write_text(json.dumps(config))
         return path
 
-    def wait_until(self, condition: object, what: str, timeout: float = START_TIMEOUT) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+    def wait_until(self, condition: Callable[[], object], what: str, timeout: float = START_TIMEOUT) -> None:
+        """Poll ``condition`` (an HTTP error counts as not yet); fail at once when a process exits."""
+
+        def met() -> object:
             self._check_alive()
-            try:
-                if callable(condition) and condition():
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)  # polling a starting process: nothing to wait on but time
-        raise RuntimeError(f"timed out waiting for {what}\n{self.logs()}")
+            return condition()
+
+        wait_for(met, timeout, what=lambda: f"{what}\n{self.logs()}", ignoring=(httpx.HTTPError,))
 
     def logs(self) -> str:
         tails = []

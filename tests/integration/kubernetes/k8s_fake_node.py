@@ -30,6 +30,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.support.servers import HTTPServerThread, http_server
+
 NODE = "node-1"
 LOG_LINES_PER_POD = 1500
 """More than the 1000 lines the runtime asks for, so the tail is observable."""
@@ -77,13 +79,10 @@ class FakeNode:
         self._next_ip = 10
         self._ips: dict[str, str] = {}
         self._server = self._log_server(workdir)
-        self._threads = [
-            threading.Thread(target=self._server.serve_forever, daemon=True),
-            threading.Thread(target=self._reconcile_forever, daemon=True),
-        ]
+        self._reconciler = threading.Thread(target=self._reconcile_forever, daemon=True)
 
     def start(self) -> None:
-        port = self._server.server_address[1]
+        port = self._server.port
         node = {
             "apiVersion": "v1",
             "kind": "Node",
@@ -94,14 +93,13 @@ class FakeNode:
             },
         }
         self._api.post("/api/v1/nodes", json=node).raise_for_status()
-        for thread in self._threads:
-            thread.start()
+        self._server.start()
+        self._reconciler.start()
 
     def stop(self) -> None:
         self._stop.set()
-        self._server.shutdown()
-        for thread in self._threads:
-            thread.join(timeout=5)
+        self._server.stop()
+        self._reconciler.join(timeout=5)
 
     def _reconcile_forever(self) -> None:
         while not self._stop.wait(0.05):  # a kubelet's sync loop: poll the API, act on each pod
@@ -249,7 +247,7 @@ class FakeNode:
         conditions = [{"type": "PodScheduled", "status": "True"}, {"type": "Ready", "status": "False"}]
         return {"status": {"phase": "Pending", "conditions": conditions, "containerStatuses": containers}}
 
-    def _log_server(self, workdir: Path) -> http.server.ThreadingHTTPServer:
+    def _log_server(self, workdir: Path) -> HTTPServerThread[http.server.ThreadingHTTPServer]:
         node = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -295,11 +293,9 @@ class FakeNode:
             def log_message(self, format: str, *args: Any) -> None:
                 return  # keep test output quiet
 
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(*_self_signed(workdir))
-        server.socket = context.wrap_socket(server.socket, server_side=True)
-        return server
+        return http_server(Handler, ssl_context=context, stop_timeout=5)
 
 
 def _state_kind(state: dict[str, Any], failing: dict[str, Any] | None) -> str:

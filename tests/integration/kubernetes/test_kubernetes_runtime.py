@@ -74,7 +74,9 @@ async def test_an_adapter_runs_two_replicas_is_discovered_updated_in_place_and_d
     await runtime.deploy(ADAPTER)
 
     async def two_pods_created_by_the_statefulset_controller() -> list[str]:
-        return sorted(p["metadata"]["name"] for p in await pods(kube, namespace, "weather"))
+        # The controller creates them one after the other (OrderedReady): wait for both, not the first.
+        names = sorted(p["metadata"]["name"] for p in await pods(kube, namespace, "weather"))
+        return names if len(names) >= 2 else []
 
     assert await eventually(two_pods_created_by_the_statefulset_controller, "2 pods") == [
         "weather-0",

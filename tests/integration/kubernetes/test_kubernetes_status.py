@@ -5,7 +5,6 @@ pod logs with tail, since and follow."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +19,7 @@ from gateway.netpolicy import AddressPolicy
 from gateway.runtimes.base import WorkloadKind, WorkloadSpec, WorkloadStatus
 from gateway.runtimes.kubernetes.runtime import KubernetesRuntime
 from tests.kube import runtime_settings
+from tests.support.ports import free_port
 
 pytestmark = [pytest.mark.k8s, pytest.mark.slow]
 
@@ -145,9 +145,7 @@ async def test_following_a_missing_instance_is_not_found(runtime: KubernetesRunt
 async def test_a_url_adapter_whose_host_refuses_is_failing_and_not_routed(
     control_plane: ControlPlane, namespace: str, tmp_path: Path
 ) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # nothing listens on it
     guard = ConnectGuard(AddressPolicy(allow_loopback=True))
     runtime = KubernetesRuntime(runtime_settings(control_plane, namespace, tmp_path), url_guard=guard)
     await runtime.start()

@@ -7,14 +7,15 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.contract.test_runtime import TINY_SERVER, server_processes
-from tests.helpers import PYTHON, GatewayProcess, wait_for
+from tests.support.gateway_process import GatewayProcess
+from tests.support.paths import PYTHON
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 CLIENTS = 4
@@ -79,7 +80,4 @@ def test_racing_rest_clients_leave_exactly_the_stored_resources_running(tmp_path
             wait_for(lambda name=name: converged(client, name), 60, what=f"{name} to converge (seed {seed})")
     finally:
         gateway.stop()
-    deadline = time.monotonic() + 10
-    while any(server_processes(name) for name in names) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not any(server_processes(name) for name in names), "processes outlived the gateway"
+    wait_for(lambda: not any(server_processes(name) for name in names), 10, what="no process to outlive the gateway")

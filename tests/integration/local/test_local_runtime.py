@@ -9,7 +9,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import MCP_EXAMPLE, PYTHON, GatewayProcess, descendants, pid_alive, processes_running, wait_for
+from tests.support.gateway_process import GatewayProcess
+from tests.support.paths import MCP_EXAMPLE, PYTHON
+from tests.support.processes import descendants, pid_alive, processes_running
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 

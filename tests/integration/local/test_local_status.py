@@ -5,14 +5,11 @@ logs support tail, since and follow."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import sys
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 
@@ -22,13 +19,14 @@ from gateway.runtimes.base import WorkloadKind, WorkloadSpec, WorkloadStatus
 from gateway.runtimes.local import replica as local_replica
 from gateway.runtimes.local.runtime import LocalRuntime
 from gateway.settings import LocalRuntimeSettings
-from tests.helpers import MCP_EXAMPLE, PYTHON, REPO
+from tests.support.paths import MCP_EXAMPLE, PYTHON, REPO
+from tests.support.ports import free_port
+from tests.support.waiting import async_wait_for
 
 pytestmark = pytest.mark.slow
 
 SHAPES = Path(__file__).with_name("shapes.py")
 EXIT_AT_ONCE = "import sys; print('boom: OPENAI_API_KEY is not set', file=sys.stderr, flush=True); sys.exit(3)"
-T = TypeVar("T")
 
 
 def adapter(name: str, *args: str, command: str = PYTHON, **changes: object) -> WorkloadSpec:
@@ -45,18 +43,6 @@ async def runtime() -> AsyncIterator[LocalRuntime]:
     await local.close()
 
 
-async def eventually(check: Callable[[], Awaitable[T]], what: str, within: float = 10.0) -> T:
-    deadline = time.monotonic() + within
-    last: object = None
-    while True:
-        last = await check()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {within}s: {what}; last: {last!r}")
-        await asyncio.sleep(0.1)
-
-
 async def reaches(
     runtime: LocalRuntime, name: str, phases: set[str], cause: str, within: float = 10.0
 ) -> WorkloadStatus:
@@ -64,7 +50,7 @@ async def reaches(
         status = await runtime.status(name)
         return status if status.phase in phases and cause in (status.last_error or "") else None
 
-    return await eventually(check, f"{name} in {phases} with lastError containing {cause!r}", within)
+    return await async_wait_for(check, timeout=within, what=f"{name} in {phases} with lastError containing {cause!r}")
 
 
 async def test_a_healthy_adapter_is_ready_with_its_replicas_and_no_error(runtime: LocalRuntime) -> None:
@@ -141,18 +127,12 @@ async def test_replica_count_zero_is_stopped(runtime: LocalRuntime) -> None:
     assert (status.phase, status.replicas) == ("Stopped", ())
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 
 
 async def test_url_adapters_are_routable_until_a_probe_fails_then_say_why(
     runtime: LocalRuntime, html_site: str
 ) -> None:
-    port = _closed_port()
+    port = free_port()  # nothing listens on it
     refusing = WorkloadSpec(name="refusing", kind=WorkloadKind.ADAPTER, url=f"http://127.0.0.1:{port}/mcp")
     website = WorkloadSpec(name="website-url", kind=WorkloadKind.ADAPTER, url=html_site)
     await runtime.deploy(refusing)
@@ -173,7 +153,7 @@ async def test_url_adapters_are_routable_until_a_probe_fails_then_say_why(
 
 async def test_a_url_adapter_that_answers_mcp_is_ready(runtime: LocalRuntime) -> None:
     await runtime.deploy(adapter("upstream", str(MCP_EXAMPLE)))
-    (endpoint,) = await eventually(lambda: runtime.endpoints("upstream"), "the upstream ready")
+    (endpoint,) = await async_wait_for(lambda: runtime.endpoints("upstream"), timeout=10, what="the upstream ready")
     await runtime.deploy(WorkloadSpec(name="remote", kind=WorkloadKind.ADAPTER, url=endpoint.url))
     status = await reaches(runtime, "remote", {"Ready"}, "")
     assert (status.ready, status.replicas[0].ready, status.last_error) == (1, True, None)
@@ -212,7 +192,7 @@ async def test_logs_tail_since_and_follow(runtime: LocalRuntime) -> None:
         f"import runpy; runpy.run_path({str(MCP_EXAMPLE)!r}, run_name='__main__')"
     )
     await runtime.deploy(adapter("talker", "-c", script))
-    await eventually(lambda: _has(runtime, "talker", "early 4"), "the early lines")
+    await async_wait_for(lambda: _has(runtime, "talker", "early 4"), timeout=10, what="the early lines")
     cut = datetime.now(UTC)
     await reaches(runtime, "talker", {"Ready"}, "")
 
@@ -231,16 +211,12 @@ async def test_logs_tail_since_and_follow(runtime: LocalRuntime) -> None:
             followed.append(line)
 
     reader = asyncio.create_task(follow())
-    await eventually(lambda: _true(len(followed) == 1), "the tail line")
+    await async_wait_for(lambda: len(followed) == 1, timeout=10, what="the tail line")
     await runtime.update(adapter("talker", "-c", script))  # a rollout replaces the followed replica
     await asyncio.wait_for(reader, 30)  # the stream ends when its replica stops
     assert len(followed) >= 1
 
     await runtime.delete("talker")
-
-
-async def _true(value: bool) -> bool:
-    return value
 
 
 async def _has(runtime: LocalRuntime, name: str, text: str) -> bool:
@@ -250,7 +226,7 @@ async def _has(runtime: LocalRuntime, name: str, text: str) -> bool:
 async def test_follow_sees_new_lines_and_ends_when_the_workload_is_deleted(runtime: LocalRuntime) -> None:
     ticker = "import time, itertools\nfor i in itertools.count(): print('tick', i, flush=True); time.sleep(0.1)"
     await runtime.deploy(adapter("ticker", "-c", ticker))
-    await eventually(lambda: _has(runtime, "ticker", "tick 2"), "ticks")
+    await async_wait_for(lambda: _has(runtime, "ticker", "tick 2"), timeout=10, what="ticks")
     lines: list[str] = []
 
     async def follow() -> None:
@@ -258,7 +234,7 @@ async def test_follow_sees_new_lines_and_ends_when_the_workload_is_deleted(runti
             lines.append(line)
 
     reader = asyncio.create_task(follow())
-    await eventually(lambda: _true(len(lines) >= 5), "five followed lines")
+    await async_wait_for(lambda: len(lines) >= 5, timeout=10, what="five followed lines")
     numbers = [int(line.split()[1]) for line in lines if line.startswith("tick ")]
     assert numbers == list(range(numbers[0], numbers[0] + len(numbers)))  # in order, none lost or doubled
     await runtime.delete("ticker")

@@ -3,7 +3,6 @@ calling it gets a JSON-RPC error naming the adapter and the cause, and /logs tak
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -12,7 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import MCP_EXAMPLE, PYTHON, GatewayProcess, wait_for
+from tests.support.gateway_process import GatewayProcess
+from tests.support.paths import MCP_EXAMPLE, PYTHON
+from tests.support.ports import free_port
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -27,14 +29,6 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess
     started = GatewayProcess(tmp_path_factory.mktemp("status")).start()
     yield started
     started.stop()
-
-
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def status_when(client: httpx.Client, name: str, phase: str, cause: str) -> dict[str, Any]:
@@ -71,7 +65,7 @@ def test_a_bad_adapter_says_why_in_status_and_to_its_callers(
 ) -> None:
     client = gateway.client()
     if source.get("url") == "REFUSING":
-        source = {"url": f"http://127.0.0.1:{closed_port()}/mcp"}
+        source = {"url": f"http://127.0.0.1:{free_port()}/mcp"}
     elif source.get("url") == "HTML":
         source = {"url": html_site}
     assert client.post("/adapters", json={"name": name, **source}).status_code == 201

@@ -19,9 +19,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import pytest
 from starlette.types import Receive, Scope, Send
 
-from tests.helpers import MCP_EXAMPLE, PYTHON, GatewayProcess, descendants, pid_alive, wait_for
 from tests.integration.dataplane.upstream_probe import UpstreamProbe
 from tests.integration.server.wire import WireResponse, connect, read_response, request_head
+from tests.support.gateway_process import GatewayProcess
+from tests.support.paths import MCP_EXAMPLE, PYTHON
+from tests.support.processes import descendants, pid_alive
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import GatewayProcess, wait_for
 from tests.integration.dataplane.upstream_probe import UpstreamProbe
 from tests.integration.server.wire import Reader, closed_by_peer, connect, read_response, request_head
+from tests.support.gateway_process import GatewayProcess
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 

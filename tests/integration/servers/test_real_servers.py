@@ -32,7 +32,11 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.conformance.run_conformance import NodeTools, node_tools
-from tests.helpers import PYTHON, REPO, GatewayProcess, descendants, free_port, pid_alive, wait_for
+from tests.support.gateway_process import GatewayProcess
+from tests.support.paths import PYTHON, REPO
+from tests.support.ports import free_port
+from tests.support.processes import descendants, pid_alive
+from tests.support.waiting import wait_for
 
 pytestmark = [
     pytest.mark.slow,

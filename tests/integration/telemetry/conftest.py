@@ -15,10 +15,10 @@ from opentelemetry.util._once import Once
 from gateway.app import create_app
 from gateway.telemetry import audit
 from tests.integration.telemetry.stack import (
-    LoopServer,
     Stack,
     ToolEndpoint,
     gateway_settings,
+    loop_server,
     register_router,
     router_settings,
     start_mcp_server,
@@ -51,9 +51,9 @@ def stack(exporter: InMemorySpanExporter) -> Iterator[Stack]:
     tool = ToolEndpoint()
     app = create_app(gateway_settings())
     try:
-        with LoopServer(tool.app()) as _tool_server, LoopServer(app) as gateway:
+        with loop_server(tool.app()) as _tool_server, loop_server(app) as gateway:
             router_app = create_router_app(router_settings(f"{gateway.url}/internal/tool-catalog"))
-            with LoopServer(router_app) as router:
+            with loop_server(router_app) as router:
                 register_router(gateway, app, router.url)
                 yield Stack(gateway, router, tool, mcp_url, f"{_tool_server.url}/echo")
     finally:

@@ -1,7 +1,8 @@
 """The whole path in one process, so its spans can be read back: gateway, tool router, MCP server, tool.
 
 - the gateway app (``create_app``: memory store, local runtime, no router processes) served by uvicorn on a
-  loop in a thread; the in-process tool router is registered with its runtime as the ``toolrouter`` URL;
+  loop in a thread (:func:`loop_server`); the in-process tool router is registered with its runtime as the
+  ``toolrouter`` URL;
 - the tool router (``create_router_app``) polling the gateway's real ``/internal/tool-catalog``;
 - the sample MCP server (``sample-servers/mcp-example``) as a subprocess on ``$PORT``;
 - a tool endpoint that echoes its arguments and records the headers it received.
@@ -11,16 +12,12 @@ Every wait polls a condition with a deadline.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
-import threading
-from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -29,33 +26,18 @@ from starlette.routing import Route
 from gateway.names import ROUTER_WORKLOAD
 from gateway.runtimes.base import WorkloadKind, WorkloadSpec
 from gateway.settings import GatewaySettings
-from tests.helpers import MCP_EXAMPLE, PYTHON, REPO, free_port, wait_for
+from tests.support.paths import MCP_EXAMPLE, PYTHON, REPO
+from tests.support.ports import free_port
+from tests.support.servers import UvicornThread
+from tests.support.waiting import wait_for
 from toolrouter import ToolRouterSettings
 
 ROUTER_SECRET = "router-secret-for-telemetry-tests-0123456789"
 
 
-class LoopServer:
-    """uvicorn serving ``app`` on its own event loop in a thread; ``run`` executes coroutines on that loop."""
-
-    def __init__(self, app: Any) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="debug"))
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_until_complete, args=(self.server.serve(),), daemon=True)
-
-    def __enter__(self) -> LoopServer:
-        self.thread.start()
-        wait_for(lambda: self.server.started, timeout=20, what=f"uvicorn on {self.url}")
-        return self
-
-    def run(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=20)
-
-    def __exit__(self, *_: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=20)
+def loop_server(app: Any) -> UvicornThread:
+    """uvicorn serving ``app`` on its own asyncio loop in a thread; ``run`` executes coroutines on that loop."""
+    return UvicornThread(app, log_level="debug", loop="asyncio")
 
 
 @dataclass
@@ -74,8 +56,8 @@ class ToolEndpoint:
 
 @dataclass
 class Stack:
-    gateway: LoopServer
-    router: LoopServer
+    gateway: UvicornThread
+    router: UvicornThread
     tool: ToolEndpoint
     mcp_server_url: str
     tool_url: str
@@ -124,7 +106,7 @@ def router_settings(catalog_url: str) -> ToolRouterSettings:
     )
 
 
-def register_router(gateway: LoopServer, app: Any, router_url: str) -> None:
+def register_router(gateway: UvicornThread, app: Any, router_url: str) -> None:
     spec = WorkloadSpec(name=ROUTER_WORKLOAD, kind=WorkloadKind.ROUTER, replicas=1, url=f"{router_url}/mcp")
     gateway.run(app.state.ctx.runtime.ensure(spec))
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import GatewayProcess
+from tests.support.gateway_process import GatewayProcess
 
 pytestmark = pytest.mark.slow
 

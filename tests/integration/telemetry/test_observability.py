@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable, Sequence
 
 import httpx
@@ -17,9 +16,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.names import ROUTER_WORKLOAD
 from gateway.telemetry import audit
-from tests.helpers import free_port, wait_for
-from tests.integration.dataplane.conftest import mcp_client
 from tests.integration.telemetry.stack import ROUTER_SECRET, Stack, tool_body
+from tests.support.mcp_client import sdk_client as mcp_client
+from tests.support.ports import free_port
+from tests.support.waiting import async_wait_for, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -40,16 +40,6 @@ def _span(spans: Sequence[ReadableSpan], predicate: Callable[[ReadableSpan], boo
 
 def _attr(span: ReadableSpan, key: str) -> object:
     return (span.attributes or {}).get(key)
-
-
-async def _eventually(condition: Callable[[], object], within: float = 15.0, what: object = "condition") -> object:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +76,12 @@ async def test_a_control_plane_call_a_proxied_call_and_a_routed_tool_call_contin
         names = {s.name for s in ours()}
         return {"GET /adapters/{name}", f"tools/call {ADAPTER}", f"tools/call {ROUTER_WORKLOAD}", "POST tool"} <= names
 
-    await _eventually(complete, what=lambda: f"the spans of all three calls: {sorted({s.name for s in ours()})}")
+    await async_wait_for(
+        complete,
+        timeout=15,
+        interval=0.05,
+        what=lambda: f"the spans of all three calls: {sorted({s.name for s in ours()})}",
+    )
     spans = ours()
     control = _span(spans, lambda s: s.name == "GET /adapters/{name}")
     assert control is not None and _attr(control, "http.response.status_code") == 200
@@ -168,7 +163,12 @@ async def test_creates_updates_deletes_and_tool_calls_are_audited(
         await client.call_tool(TOOL, {"text": "private words"})
         await client.call_tool("not-a-tool", {})
 
-    await _eventually(lambda: len([e for e in audit_events if e.action == "tool.call"]) >= 2, what="tool audits")
+    await async_wait_for(
+        lambda: len([e for e in audit_events if e.action == "tool.call"]) >= 2,
+        timeout=15,
+        interval=0.05,
+        what="tool audits",
+    )
     seen = [(e.actor, e.action, e.resource, e.decision, e.status) for e in audit_events]
     assert seen[:4] == [
         ("alice", "adapter.create", "audited", "allowed", 201),

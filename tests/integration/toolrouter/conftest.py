@@ -2,10 +2,12 @@
 
 from router_harness import (  # noqa: F401  (pytest finds fixtures by name in this module)
     catalog,
+    catalog_host,
     catalog_server,
     closed_port_url,
     connect,
     router,
+    router_on_socket,
     tool_server,
     weather_url,
 )

@@ -1,11 +1,17 @@
-"""Real servers on loopback sockets for the tool router tests.
+"""The tool router under test, and real servers on loopback sockets for it to call.
 
 - ``FakeCatalog``: a small Starlette app standing in for the gateway's internal catalog endpoint
   (``GET /internal/tool-catalog``). It is a test double for the gateway, written to the contract in
-  docs/toolrouter.md, not the gateway itself.
+  docs/toolrouter.md, not the gateway itself. One server (uvicorn in a thread) serves the catalog of
+  whichever test runs.
 - ``tool_server``: HTTP tool endpoints written for these tests (JSON, text, array, HTTP 500, slow, huge,
-  echo of the request headers), plus the real sample weather tool run as a subprocess.
-- ``router``: the tool router app from ``create_router_app`` served by uvicorn in a thread.
+  echo of the request headers), and the real sample weather tool (sample-servers/tool-example) served
+  the same way: uvicorn in a thread (:func:`threaded`, a :class:`tests.support.servers.UvicornThread`).
+- ``router``: the tool router app from ``create_router_app`` in the test's own event loop, its lifespan
+  running as in a server (catalog poller, session manager, tool executor); clients reach it through the
+  streaming in-process transport (tests/support/asgi.py). The router's own HTTP clients are real: it
+  polls the catalog and calls the tools over loopback sockets. ``router_on_socket``: the same app served
+  by uvicorn, for the tests that send raw bytes.
 - ``connect``: the real ``mcp`` SDK client over ``httpx2``, with the gateway's headers.
 
 Nothing sleeps for synchronisation: every wait polls a condition with a deadline.
@@ -14,22 +20,15 @@ Nothing sleeps for synchronisation: every wait polls a condition with a deadline
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 import httpx2
 import pytest
-import uvicorn
 from mcp import Client
 from mcp.client.session import IncomingMessage
 from mcp.client.streamable_http import streamable_http_client
@@ -38,54 +37,21 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from tests.support.asgi import StreamingASGITransport, StreamingASGITransport2, running_lifespan
+from tests.support.inprocess import sample_module
+from tests.support.paths import TOOL_EXAMPLE
+from tests.support.ports import free_port
+from tests.support.servers import UvicornThread
+from tests.support.waiting import async_wait_for
 from toolrouter import ToolRouterSettings, create_router_app
 
 SECRET = "test-gateway-secret"
-REPO = Path(__file__).resolve().parents[3]
-WEATHER_MAIN = REPO / "sample-servers" / "tool-example" / "src" / "main.py"
 SLOW_TOOL_TIMEOUT_SECONDS = 0.5
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until(condition: Callable[[], bool], *, timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
-async def eventually(condition: Callable[[], bool], *, within: float = 5.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
-class ThreadedServer:
-    """An ASGI app served by uvicorn on a free loopback port in a background thread."""
-
-    def __init__(self, app: Any) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-
-    def __enter__(self) -> ThreadedServer:
-        self._thread.start()
-        wait_until(lambda: self._server.started, what=f"uvicorn on {self.url}")
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
+def threaded(app: Any) -> UvicornThread:
+    """An ASGI app served by uvicorn on a loopback port in a background thread (lifespan on)."""
+    return UvicornThread(app, lifespan="on", start_timeout=10, stop_timeout=10)
 
 
 # --- the catalog endpoint (test double of the gateway) -------------------------------------------------
@@ -206,33 +172,16 @@ def tool_app(received_headers: list[dict[str, str]], release_slow: threading.Eve
 def tool_server() -> Iterator[ToolServer]:
     received: list[dict[str, str]] = []
     release = threading.Event()
-    with ThreadedServer(tool_app(received, release)) as server:
+    with threaded(tool_app(received, release)) as server:
         yield ToolServer(server.url, received, release)
         release.set()
 
 
 @pytest.fixture(scope="session")
 def weather_url() -> Iterator[str]:
-    """The real sample weather tool (sample-servers/tool-example), as its own process."""
-    port = free_port()
-    env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1"}
-    proc = subprocess.Popen([sys.executable, str(WEATHER_MAIN)], env=env, stdout=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        if proc.poll() is not None:
-            raise RuntimeError(f"weather tool exited with {proc.returncode}")
-        try:
-            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_until(healthy, timeout=30, what="the weather sample tool")
-        yield f"{base}/score"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    """The real sample weather tool (sample-servers/tool-example, its FastAPI app), served on a thread."""
+    with threaded(sample_module(TOOL_EXAMPLE).app) as server:
+        yield f"{server.url}/score"
 
 
 @pytest.fixture(scope="session")
@@ -241,6 +190,10 @@ def closed_port_url() -> str:
 
 
 # --- the router ----------------------------------------------------------------------------------------
+
+
+ROUTER_BASE_URL = "http://127.0.0.1:8000"
+"""Where in-process clients address the router (its Host header; the router's settings port)."""
 
 
 @dataclass
@@ -255,7 +208,29 @@ class RouterUnderTest:
         return bool(self.app.state.catalog.current.version == f'"{self.catalog.revision}"')
 
     async def synced(self) -> None:
-        await eventually(self.has_current_catalog, what="the router to load the latest catalog")
+        await async_wait_for(
+            self.has_current_catalog, timeout=5, interval=0.02, what="the router to load the latest catalog"
+        )
+
+    def http(self, **options: Any) -> httpx.AsyncClient:
+        """An ``httpx`` client of the in-process router (``mcp_url`` and ``base_url`` are its URLs)."""
+        return httpx.AsyncClient(transport=StreamingASGITransport(self.app), **options)
+
+
+class CatalogHost:
+    """The one catalog server of the session, answering with the current test's :class:`FakeCatalog` app."""
+
+    def __init__(self) -> None:
+        self.current: Starlette | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            return
+        if self.current is None:
+            response: Response = JSONResponse({"error": "no test is running"}, status_code=503)
+            await response(scope, receive, send)
+            return
+        await self.current(scope, receive, send)
 
 
 @pytest.fixture
@@ -263,23 +238,43 @@ def catalog() -> FakeCatalog:
     return FakeCatalog()
 
 
-@pytest.fixture
-def catalog_server(catalog: FakeCatalog) -> Iterator[str]:
-    with ThreadedServer(catalog.app()) as server:
-        yield f"{server.url}/internal/tool-catalog"
+@pytest.fixture(scope="session")
+def catalog_host() -> Iterator[tuple[CatalogHost, str]]:
+    host = CatalogHost()
+    with UvicornThread(host, lifespan="off", start_timeout=10, stop_timeout=10) as server:
+        yield host, server.url
 
 
 @pytest.fixture
-def router(catalog: FakeCatalog, catalog_server: str) -> Iterator[RouterUnderTest]:
-    settings = ToolRouterSettings(
+def catalog_server(catalog: FakeCatalog, catalog_host: tuple[CatalogHost, str]) -> Iterator[str]:
+    host, url = catalog_host
+    host.current = catalog.app()
+    yield f"{url}/internal/tool-catalog"
+    host.current = None
+
+
+def router_settings(catalog_url: str) -> ToolRouterSettings:
+    return ToolRouterSettings(
         secret=SECRET,
-        catalog_url=catalog_server,
-        catalog_poll_seconds=0.2,
+        catalog_url=catalog_url,
+        catalog_poll_seconds=0.05,
         call_timeout_seconds=10,
         max_response_bytes=1024 * 1024,
     )
-    app = create_router_app(settings)
-    with ThreadedServer(app) as server:
+
+
+@pytest.fixture
+async def router(catalog: FakeCatalog, catalog_server: str) -> AsyncIterator[RouterUnderTest]:
+    app = create_router_app(router_settings(catalog_server))
+    async with running_lifespan(app):
+        yield RouterUnderTest(f"{ROUTER_BASE_URL}/mcp", ROUTER_BASE_URL, catalog, app)
+
+
+@pytest.fixture
+def router_on_socket(catalog: FakeCatalog, catalog_server: str) -> Iterator[RouterUnderTest]:
+    """The router served by uvicorn on a loopback port (lifespan on), for raw bytes over a socket."""
+    app = create_router_app(router_settings(catalog_server))
+    with threaded(app) as server:
         yield RouterUnderTest(f"{server.url}/mcp", server.url, catalog, app)
 
 
@@ -319,6 +314,7 @@ def connect(router: RouterUnderTest) -> Connect:
                 on_response(response)
 
         http = httpx2.AsyncClient(
+            transport=StreamingASGITransport2(router.app),
             headers=gateway_headers(user, roles),
             timeout=httpx2.Timeout(30, read=60),
             event_hooks={"response": [response_hook]},

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 from router_harness import SECRET, Connect, RouterUnderTest, ToolServer, gateway_headers
 
@@ -106,7 +105,7 @@ MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": 
 @pytest.mark.parametrize("secret", [None, "wrong-secret", "", SECRET + "x"])
 async def test_a_request_without_the_right_gateway_secret_gets_401(router: RouterUnderTest, secret: str | None) -> None:
     headers = {**MCP_HEADERS, **gateway_headers("alice", ["mcp.admin"], secret=secret)}
-    async with httpx.AsyncClient() as http:
+    async with router.http() as http:
         response = await http.post(router.mcp_url, headers=headers, content=json.dumps(_initialize_body()))
         get = await http.get(router.mcp_url, headers=headers)
     assert response.status_code == 401
@@ -115,14 +114,14 @@ async def test_a_request_without_the_right_gateway_secret_gets_401(router: Route
 
 
 async def test_the_health_endpoint_answers_without_the_secret(router: RouterUnderTest) -> None:
-    async with httpx.AsyncClient() as http:
+    async with router.http() as http:
         response = await http.get(f"{router.base_url}/healthz")
     assert response.status_code == 200
 
 
 async def test_a_session_opened_by_one_user_is_not_found_for_another(router: RouterUnderTest) -> None:
     list_body = json.dumps({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}})
-    async with httpx.AsyncClient(timeout=10) as http:
+    async with router.http(timeout=10) as http:
         opened = await http.post(
             router.mcp_url,
             headers={**MCP_HEADERS, **gateway_headers("alice", ["mcp.admin"])},
@@ -157,10 +156,10 @@ async def test_a_session_opened_by_one_user_is_not_found_for_another(router: Rou
     ids=["user", "roles", "secret", "session", "session-list"],
 )
 async def test_the_router_refuses_repeated_identity_and_session_headers(
-    router: RouterUnderTest, duplicated: list[tuple[str, str]]
+    router_on_socket: RouterUnderTest, duplicated: list[tuple[str, str]]
 ) -> None:
     # Raw bytes over a socket: the SDK behind the router would act on the first of two values.
-    port = urlsplit(router.base_url).port
+    port = urlsplit(router_on_socket.base_url).port
     assert port is not None
     names = {name.lower() for name, _ in duplicated}
     base = [(n, v) for n, v in gateway_headers("alice", ["mcp.user"]).items() if n.lower() not in names]

@@ -9,7 +9,9 @@ import httpx2
 from mcp.client.session import IncomingMessage
 from mcp.client.subscriptions import ToolsListChanged
 from mcp_types import ToolListChangedNotification
-from router_harness import Connect, RouterUnderTest, ToolServer, eventually
+from router_harness import Connect, RouterUnderTest, ToolServer
+
+from tests.support.waiting import async_wait_for
 
 FRESHNESS_SECONDS = 5.0
 
@@ -40,10 +42,14 @@ async def test_an_open_session_is_told_the_list_changed_and_can_call_a_new_tool_
     async with connect("alice", on_message=watcher.on_message, on_response=watcher.on_response) as client:
         assert client.server_capabilities.tools is not None
         assert client.server_capabilities.tools.list_changed is True
-        await eventually(lambda: watcher.get_stream_open, what="the session's GET stream")
+        await async_wait_for(
+            lambda: watcher.get_stream_open, timeout=5, interval=0.02, what="the session's GET stream"
+        )
         changed_at = time.monotonic()
         router.catalog.put("second", [f"{tool_server.url}/ok"])
-        await eventually(lambda: bool(watcher.list_changed), within=FRESHNESS_SECONDS, what="list_changed")
+        await async_wait_for(
+            lambda: bool(watcher.list_changed), timeout=FRESHNESS_SECONDS, interval=0.02, what="list_changed"
+        )
         result = await client.call_tool("second", {"x": 1})
         listed = {tool.name for tool in (await client.list_tools()).tools}
         callable_after = time.monotonic() - changed_at
@@ -51,7 +57,9 @@ async def test_an_open_session_is_told_the_list_changed_and_can_call_a_new_tool_
     assert listed == {"first", "second"}
     assert callable_after < FRESHNESS_SECONDS
     # The client's DELETE on close also removes the session from the router's notification list.
-    await eventually(lambda: len(router.app.state.sessions) == 0, what="the closed session to be forgotten")
+    await async_wait_for(
+        lambda: len(router.app.state.sessions) == 0, timeout=5, interval=0.02, what="the closed session to be forgotten"
+    )
 
 
 async def test_a_replica_change_alone_does_not_make_sessions_relist(
@@ -61,11 +69,15 @@ async def test_a_replica_change_alone_does_not_make_sessions_relist(
     await router.synced()
     watcher = SessionWatcher()
     async with connect("alice", on_message=watcher.on_message, on_response=watcher.on_response):
-        await eventually(lambda: watcher.get_stream_open, what="the session's GET stream")
+        await async_wait_for(
+            lambda: watcher.get_stream_open, timeout=5, interval=0.02, what="the session's GET stream"
+        )
         router.catalog.put("scaled", [f"{tool_server.url}/ok", f"{tool_server.url}/ok"])
         await router.synced()
         router.catalog.put("added", [f"{tool_server.url}/ok"])
-        await eventually(lambda: bool(watcher.list_changed), within=FRESHNESS_SECONDS, what="list_changed")
+        await async_wait_for(
+            lambda: bool(watcher.list_changed), timeout=FRESHNESS_SECONDS, interval=0.02, what="list_changed"
+        )
     # Notifications arrive in order on one stream: had the replica change produced one, it would be here too.
     assert len(watcher.list_changed) == 1
 
@@ -91,7 +103,9 @@ async def test_a_failing_catalog_endpoint_keeps_the_last_good_catalog(
     await router.synced()
     router.catalog.failing = True
     polls_before = router.catalog.requests
-    await eventually(lambda: router.catalog.requests >= polls_before + 2, what="two failed polls")
+    await async_wait_for(
+        lambda: router.catalog.requests >= polls_before + 2, timeout=5, interval=0.02, what="two failed polls"
+    )
     async with connect("alice") as client:
         listed = {tool.name for tool in (await client.list_tools()).tools}
         result = await client.call_tool("kept", {})

@@ -7,7 +7,13 @@ import subprocess
 import sys
 
 import httpx
-from router_harness import REPO, free_port, wait_until
+import pytest
+
+from tests.support.paths import REPO
+from tests.support.ports import free_port
+from tests.support.waiting import wait_for
+
+pytestmark = pytest.mark.slow  # the router as its own process
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -43,7 +49,7 @@ def test_the_router_runs_as_its_own_process_on_the_port_from_the_environment() -
             return False
 
     try:
-        wait_until(healthy, timeout=30, what="python -m toolrouter")
+        wait_for(healthy, timeout=30, interval=0.02, what="python -m toolrouter")
         refused = httpx.post(f"http://127.0.0.1:{port}/mcp", json={}, timeout=5)
         assert refused.status_code == 401
     finally:

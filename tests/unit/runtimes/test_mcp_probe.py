@@ -10,6 +10,7 @@ import pytest
 from aiohttp import web
 
 from gateway.runtimes.mcp_probe import USER_AGENT, new_session, parse_initialize_reply, probe_mcp
+from tests.support.ports import free_port
 
 INIT_RESULT = {"jsonrpc": "2.0", "id": "x", "result": {"protocolVersion": "2025-06-18", "capabilities": {}}}
 
@@ -65,14 +66,8 @@ def test_anything_else_is_not_mcp_and_says_why(
     assert reply(status, content_type, body) == (False, reason, public or reason)
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_a_refused_connection_names_the_address_only_in_the_operators_reason() -> None:
-    port = _closed_port()
+    port = free_port()  # nothing listens on it
     async with new_session() as session:
         result = await probe_mcp(session, f"http://127.0.0.1:{port}/mcp", within=2)
     assert (result.ok, result.reason, result.public) == (

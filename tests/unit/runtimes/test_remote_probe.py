@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
 
 from gateway.netguard import ConnectGuard
 from gateway.netpolicy import AddressPolicy
 from gateway.runtimes.remote_probe import RemoteProbes
+from tests.support.ports import free_port
+from tests.support.waiting import async_wait_for
 
 
 async def _settled(probes: RemoteProbes, name: str, url: str) -> None:
-    for _ in range(100):
-        if probes.status(name, url).phase != "Starting":
-            return
-        await asyncio.sleep(0.02)
+    await async_wait_for(
+        lambda: probes.status(name, url).phase != "Starting", timeout=2, interval=0.02, what=f"{name} to leave Starting"
+    )
 
 
 async def test_the_probe_goes_through_the_ssrf_guard_also_for_names() -> None:
@@ -44,9 +44,7 @@ async def test_the_probe_goes_through_the_ssrf_guard_also_for_names() -> None:
 
 async def test_routing_is_optimistic_until_a_probe_fails_and_forgets_removed_adapters() -> None:
     probes = RemoteProbes(ConnectGuard(AddressPolicy(allow_loopback=True)), first_delay=0.2, retry_interval=10)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        url = f"http://127.0.0.1:{sock.getsockname()[1]}/mcp"
+    url = f"http://127.0.0.1:{free_port()}/mcp"  # nothing listens on it
     try:
         probes.sync({"gone": url})
         assert probes.routable("gone", url) and probes.status("gone", url).phase == "Starting"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -12,6 +11,7 @@ import pytest
 from aiohttp import web
 from mcp_types import CallToolResult, TextContent
 
+from tests.support.ports import free_port
 from toolrouter.catalog import CatalogEntry, parse_catalog
 from toolrouter.executor import ToolExecutor, argument_problems
 
@@ -104,10 +104,7 @@ def _reply(response: web.Response) -> Handler:
 
 
 def closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/run"
+    return f"http://127.0.0.1:{free_port()}/run"
 
 
 def test_argument_problems_name_the_json_path_of_each_problem() -> None:
