@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.loopback import is_loopback_host
-from gateway.names import ROUTER_WORKLOAD, WORKLOAD_SERVICE_ACCOUNT
+from gateway.names import WORKLOAD_SERVICE_ACCOUNT
 from gateway.netpolicy import AddressPolicy, check_nameserver
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -101,6 +101,8 @@ class CosmosSettings(BaseModel):
     database: str = "mcpgateway"
     adapters_container: str = "adapters"
     tools_container: str = "tools"
+    servers_container: str = "servers"
+    """Virtual servers (``/servers``)."""
     sessions_container: str = "sessions"
     create_if_missing: bool = True
     verify_tls: bool = True
@@ -171,8 +173,6 @@ class KubernetesRuntimeSettings(BridgeSessionSettings):
     ephemeral_storage_limit: str = "2Gi"
     run_as_user: int = 1100
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
-    router_name: str = ROUTER_WORKLOAD
-    """The tool router StatefulSet that the infrastructure deploys."""
 
 
 class RuntimeSettings(BaseModel):

@@ -165,13 +165,8 @@ async def probe_mcp(
                     # MCP authorization: the server wants a token the probe does not have. It speaks MCP.
                     return OK
                 result = parse_initialize_reply(response.status, response.headers.get("Content-Type", ""), body, path)
-    except TimeoutError:
-        return ProbeResult.failed(f"no answer within {within:g}s at {path}", f"no answer within {within:g}s")
-    except aiohttp.ClientConnectorError as exc:
-        return describe_connect_error(exc, url)
-    except (aiohttp.ClientError, OSError) as exc:
-        detail = _shorten(str(exc) or type(exc).__name__)
-        return ProbeResult.failed(f"the connection broke: {detail}", "the connection broke")
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        return _failed_exchange(exc, url, within, f" at {path}")
     if session_id:
         await _end_session(session, url, session_id, request_headers, within)
     return result
@@ -213,13 +208,19 @@ async def probe_http(session: aiohttp.ClientSession, url: str, within: float = 5
         async with asyncio.timeout(within):
             async with session.get(url, headers={"User-Agent": USER_AGENT}, allow_redirects=False):
                 return OK
-    except TimeoutError:
-        return ProbeResult.failed(f"no answer within {within:g}s", f"no answer within {within:g}s")
-    except aiohttp.ClientConnectorError as exc:
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        return _failed_exchange(exc, url, within)
+
+
+def _failed_exchange(exc: BaseException, url: str, within: float, where: str = "") -> ProbeResult:
+    """Why a probe's exchange failed: no answer in time, no connection, or a connection that broke."""
+    if isinstance(exc, TimeoutError):
+        public = f"no answer within {within:g}s"
+        return ProbeResult.failed(f"{public}{where}", public)
+    if isinstance(exc, aiohttp.ClientConnectorError):
         return describe_connect_error(exc, url)
-    except (aiohttp.ClientError, OSError) as exc:
-        detail = _shorten(str(exc) or type(exc).__name__)
-        return ProbeResult.failed(f"the connection broke: {detail}", "the connection broke")
+    detail = _shorten(str(exc) or type(exc).__name__)
+    return ProbeResult.failed(f"the connection broke: {detail}", "the connection broke")
 
 
 def new_session(connector: aiohttp.BaseConnector | None = None) -> aiohttp.ClientSession:
