@@ -277,17 +277,11 @@ class KubernetesRuntime:
         )
 
     async def logs(self, name: str, instance: int, tail: int = LOG_LINES, since: datetime | None = None) -> str:
-        if remote := self._remote.get(name):
-            return f"'{name}' is a remote server at {remote.url}; the cluster runs no pod for it.\n"
-        pod = f"{name}-{instance}"
-        with self._errors("get", f"pods/log {pod}"), self._log_errors(name, instance) as starting:
-            text = await self._core.read_namespaced_pod_log(
-                pod,
-                self._namespace,
-                container=f"{name}-container",
-                tail_lines=tail,
-                since_seconds=_seconds_since(since),
-            )
+        if note := self._no_pod_note(name):
+            return note + "\n"
+        query = self._log_query(name, instance, tail, since)
+        with self._errors("get", f"pods/log {query['name']}"), self._log_errors(name, instance) as starting:
+            text = await self._core.read_namespaced_pod_log(**query)
         if starting.value is not None:
             return starting.value
         return str(text)
@@ -300,19 +294,13 @@ class KubernetesRuntime:
     async def _follow_logs(self, name: str, instance: int, tail: int, since: datetime | None) -> AsyncIterator[str]:
         """The kubelet's follow stream through the API server; ends when the container stops or the pod
         goes away (the kubelet closes the stream), or when the reader stops reading."""
-        if remote := self._remote.get(name):
-            yield f"'{name}' is a remote server at {remote.url}; the cluster runs no pod for it."
+        if note := self._no_pod_note(name):
+            yield note
             return
-        pod = f"{name}-{instance}"
-        with self._errors("get", f"pods/log {pod}"), self._log_errors(name, instance) as starting:
+        query = self._log_query(name, instance, tail, since)
+        with self._errors("get", f"pods/log {query['name']}"), self._log_errors(name, instance) as starting:
             response = await self._core.read_namespaced_pod_log_without_preload_content(
-                pod,
-                self._namespace,
-                container=f"{name}-container",
-                follow=True,
-                tail_lines=tail,
-                since_seconds=_seconds_since(since),
-                _request_timeout=FOLLOW_MAX_SECONDS,
+                **query, follow=True, _request_timeout=FOLLOW_MAX_SECONDS
             )
             if response.status >= 400:
                 await json_body(response)  # raises ApiException with the API's message
@@ -320,11 +308,26 @@ class KubernetesRuntime:
             yield starting.value
             return
         try:
-            with self._errors("get", f"pods/log {pod}"):
+            with self._errors("get", f"pods/log {query['name']}"):
                 async for raw in response.content:
                     yield raw.decode("utf-8", errors="replace").rstrip("\r\n")
         finally:
             response.release()
+
+    def _no_pod_note(self, name: str) -> str | None:
+        """What the logs of a remote (``url``) adapter say: the cluster runs nothing for it."""
+        remote = self._remote.get(name)
+        return f"'{name}' is a remote server at {remote.url}; the cluster runs no pod for it." if remote else None
+
+    def _log_query(self, name: str, instance: int, tail: int, since: datetime | None) -> dict[str, Any]:
+        """The ``pods/log`` parameters both reads share: pod, namespace, container, tail and since."""
+        return {
+            "name": f"{name}-{instance}",
+            "namespace": self._namespace,
+            "container": f"{name}-container",
+            "tail_lines": tail,
+            "since_seconds": _seconds_since(since),
+        }
 
     @contextlib.contextmanager
     def _log_errors(self, name: str, instance: int) -> Iterator[_Slot]:
