@@ -24,7 +24,7 @@ from gateway.control.resources import resource_router
 from gateway.drain import Drain, DrainGuard
 from gateway.edge import Edge
 from gateway.errors import GatewayError
-from gateway.models import AdapterData, AdapterResource, ToolData, ToolResource
+from gateway.models import AdapterData, AdapterResource, ServerData, ServerResource, ToolData, ToolResource
 from gateway.names import RESERVED_NAMES
 from gateway.netguard import ConnectGuard
 from gateway.proxy.deps import ProxyDeps
@@ -34,6 +34,7 @@ from gateway.runtimes.factory import build_runtime, local_router_spec
 from gateway.services.catalog import ToolCatalog
 from gateway.services.reconcile import Reconciler
 from gateway.services.resources import ResourceService
+from gateway.services.servers import ServerService
 from gateway.services.ssrf import UrlGuard
 from gateway.settings import GatewaySettings, parse_trusted_proxies
 from gateway.stores.factory import build_metadata_store, build_session_store
@@ -44,8 +45,9 @@ from gateway.telemetry.setup import build_telemetry
 log = logging.getLogger(__name__)
 
 DESCRIPTION = (
-    "Control plane for MCP servers (adapters) and HTTP tools, and a session-aware data plane at "
-    "`/adapters/{name}/mcp` and `/mcp` (the tool router)."
+    "Control plane for MCP servers (adapters), HTTP tools and virtual servers, and a session-aware data plane "
+    "at `/adapters/{name}/mcp`, `/mcp` (the tool router) and `/servers/{name}/mcp` (a virtual server, served by "
+    "the tool router)."
 )
 
 
@@ -64,7 +66,8 @@ def build_context(settings: GatewaySettings) -> GatewayContext:
     tools: ResourceService[ToolData, ToolResource] = ResourceService(
         "tool", ToolResource, store, runtime, reconciler, wi_roles, url_guard
     )
-    services.update(adapter=adapters, tool=tools)
+    services.update(adapter=adapters, tool=tools)  # the kinds with workloads: the reconciler's specs
+    servers = ServerService(store)
     secret = settings.router.secret.get_secret_value() if settings.router.secret else secrets.token_urlsafe(32)
     return GatewayContext(
         settings=settings,
@@ -74,7 +77,8 @@ def build_context(settings: GatewaySettings) -> GatewayContext:
         authenticator=build_authenticator(settings),
         adapters=adapters,
         tools=tools,
-        catalog=ToolCatalog(tools, runtime),
+        servers=servers,
+        catalog=ToolCatalog(tools, runtime, adapters=adapters, servers=servers),
         router_secret=secret,
         reconciler=reconciler,
     )
@@ -151,6 +155,17 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(health.router)
     app.include_router(resource_router("/adapters", "adapter", AdapterData, AdapterResource, "adapters"))
     app.include_router(resource_router("/tools", "tool", ToolData, ToolResource, "tools"))
+    app.include_router(
+        resource_router(
+            "/servers",
+            "virtual server",
+            ServerData,
+            ServerResource,
+            "servers",
+            workloads=False,
+            example_summary="Some tools of an adapter and a registered tool, under names of the server's own",
+        )
+    )
     app.include_router(internal.router)
     app.include_router(wellknown.router)
     app.include_router(metrics.router)

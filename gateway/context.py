@@ -14,6 +14,7 @@ from gateway.runtimes.base import Runtime
 from gateway.services.catalog import ToolCatalog
 from gateway.services.reconcile import Reconciler
 from gateway.services.resources import ResourceService
+from gateway.services.servers import ServerService
 from gateway.settings import GatewaySettings
 from gateway.stores.base import SessionStore
 from gateway.stores.recent import RecentRecords
@@ -29,6 +30,8 @@ class GatewayContext:
     authenticator: Authenticator
     adapters: ResourceService[AdapterData, AdapterResource]
     tools: ResourceService[ToolData, ToolResource]
+    servers: ServerService
+    """Virtual servers: records only, no workload."""
     catalog: ToolCatalog
     router_secret: str
     reconciler: Reconciler

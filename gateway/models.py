@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from jsonschema.exceptions import SchemaError
 from pydantic import (
@@ -314,7 +314,25 @@ class WireModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", strict=True)
 
 
-class AdapterData(WireModel):
+class ResourceData(WireModel):
+    """What every kind of resource has: a name unique across kinds, and the roles that may read it."""
+
+    name: Name
+    if TYPE_CHECKING:  # a field of each kind, declared there (its place among the fields is part of the API)
+        required_roles: list[str]
+
+
+def normalised_roles(value: list[str]) -> list[str]:
+    """``requiredRoles`` trimmed, without blanks and without case-insensitive duplicates (first spelling kept)."""
+    seen: dict[str, str] = {}
+    for role in value:
+        role = role.strip()
+        if role and role.lower() not in seen:
+            seen[role.lower()] = role
+    return list(seen.values())
+
+
+class AdapterData(ResourceData):
     """What a client sends to create or replace an adapter (an MCP server)."""
 
     example: ClassVar[dict[str, Any]] = {
@@ -347,12 +365,7 @@ class AdapterData(WireModel):
     @field_validator("required_roles")
     @classmethod
     def _normalise_roles(cls, value: list[str]) -> list[str]:
-        seen: dict[str, str] = {}
-        for role in value:
-            role = role.strip()
-            if role and role.lower() not in seen:
-                seen[role.lower()] = role
-        return list(seen.values())
+        return normalised_roles(value)
 
     @model_validator(mode="after")
     def _one_source(self) -> AdapterData:
@@ -527,6 +540,175 @@ class AdapterResource(ResourceMeta, AdapterData):
 
 
 class ToolResource(ResourceMeta, ToolData):
+    model_config = ConfigDict(extra="ignore")
+
+
+# ----- virtual servers ---------------------------------------------------------------------------------
+MAX_MEMBERS = 100
+MAX_PATTERNS = 64
+"""Entries of one member's ``include`` or of its ``exclude``."""
+MAX_PATTERN_LENGTH = MAX_TOOL_NAME_LENGTH
+MAX_OVERRIDES = 256
+MAX_ALIAS_LENGTH = 64
+ALIAS_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+META_TOOLS = ("search_tools", "call_tool")
+"""The tool router's meta-tools on a virtual server whose ``toolSearch`` is ``only`` or ``beside``."""
+EXPOSED_NAME_SEPARATOR = "__"
+"""An adapter member's tool is exposed as ``{adapter}__{tool}``. Adapter names cannot contain ``_``, so the
+first ``__`` splits such a name unambiguously; aliases may not contain it, so no alias looks like one."""
+
+ToolSearch = Literal["off", "only", "beside"]
+"""``off``: the members' tools are listed; ``only``: only the meta-tools ``search_tools`` and ``call_tool``;
+``beside``: both."""
+ToolPattern = Annotated[StrictStr, SafeText(MAX_PATTERN_LENGTH, min_length=1)]
+ToolAlias = Annotated[
+    StrictStr,
+    SafeText(
+        MAX_ALIAS_LENGTH,
+        min_length=1,
+        shape=ALIAS_RE,
+        shape_message="must be 1 to 64 letters, digits, '_' or '-' (the tool names OpenAI-compatible clients accept)",
+    ),
+]
+
+
+def _unset(value: Any) -> bool:
+    """Optional fields of a virtual server that are left out of its JSON when not given."""
+    return value is None
+
+
+class ToolOverride(WireModel):
+    """How a virtual server shows one of a member's tools.
+
+    ``alias`` keeps to ``^[A-Za-z0-9_-]{1,64}$`` although MCP allows tool names of up to 128 characters
+    including ``.`` (``^[A-Za-z0-9_.-]{1,128}$``): clients that hand MCP tools to an OpenAI-compatible model
+    as functions (most agent frameworks and IDEs do) are refused names outside the function-name rule
+    ``^[a-zA-Z0-9_-]{1,64}$``, so an alias that MCP allows could make the whole server unusable there. The
+    point of an alias is a name every client can use.
+    """
+
+    alias: ToolAlias | None = Field(
+        default=None,
+        exclude_if=_unset,
+        description="The name the virtual server lists the tool under, instead of `{adapter}__{tool}` (or the "
+        "registered tool's own name); no `__`, not `search_tools` or `call_tool`, unique within the server",
+    )
+    description: ToolDescription | None = Field(
+        default=None, exclude_if=_unset, description="Replaces the tool's own description"
+    )
+
+    @field_validator("alias")
+    @classmethod
+    def _plain_alias(cls, value: str | None) -> str | None:
+        if value is not None and EXPOSED_NAME_SEPARATOR in value:
+            raise ValueError(
+                f"must not contain '{EXPOSED_NAME_SEPARATOR}', which separates the adapter and the tool in the "
+                "names the gateway gives adapter tools ({adapter}__{tool})"
+            )
+        return value
+
+
+def _check_tool_names(overrides: dict[str, ToolOverride]) -> dict[str, ToolOverride]:
+    """The keys of ``overrides``: tool names (one message for the map, naming the bad keys escaped). Checked
+    here rather than by a key type, whose pattern would reach the OpenAPI document as ``patternProperties``
+    with a pattern that not every JSON Schema validator compiles (it names surrogates)."""
+    bad = [name for name in overrides if not 1 <= len(name) <= MAX_TOOL_NAME_LENGTH or not is_safe_text(name)]
+    if bad:
+        names = ", ".join(f"'{shown(name, 40)}'" for name in sorted(bad)[:5])
+        raise ValueError(
+            f"has invalid tool names ({names}): a tool name is 1 to {MAX_TOOL_NAME_LENGTH} characters on one line"
+        )
+    return overrides
+
+
+class ServerMember(WireModel):
+    """One adapter, or one registered tool, that a virtual server shows, and which of its tools."""
+
+    adapter: Name | None = Field(
+        default=None, exclude_if=_unset, description="An adapter's name: its tools (filtered) become the server's"
+    )
+    tool: Name | None = Field(default=None, exclude_if=_unset, description="A registered tool's name")
+    include: list[ToolPattern] = Field(
+        default_factory=list,
+        max_length=MAX_PATTERNS,
+        description="Glob patterns (`*`, `?`, `[abc]`; case-sensitive, whole name) of the tool, resource and "
+        "prompt names to keep; empty keeps all",
+    )
+    exclude: list[ToolPattern] = Field(
+        default_factory=list,
+        max_length=MAX_PATTERNS,
+        description="Glob patterns of the names to leave out; they win over `include`",
+    )
+    read_only: bool = Field(
+        default=False, description="Keep only the tools whose annotations say `readOnlyHint: true`"
+    )
+    overrides: Annotated[dict[StrictStr, ToolOverride], AfterValidator(_check_tool_names)] = Field(
+        default_factory=dict,
+        max_length=MAX_OVERRIDES,
+        description="Per original tool name: an `alias` and/or a `description`",
+        json_schema_extra={"propertyNames": {"minLength": 1, "maxLength": MAX_TOOL_NAME_LENGTH}},
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ServerMember:
+        if (self.adapter is None) == (self.tool is None):
+            raise ValueError("Give exactly one of adapter (an adapter's name) or tool (a registered tool's name).")
+        if self.tool is not None:
+            others = sorted(name for name in self.overrides if name != self.tool)
+            if others:
+                raise ValueError(
+                    f"overrides of a tool member can only name the tool itself ('{self.tool}'), not "
+                    + ", ".join(f"'{shown(name, 40)}'" for name in others[:3])
+                )
+        return self
+
+    @property
+    def source(self) -> tuple[Literal["adapter", "tool"], str]:
+        """The member's kind and name."""
+        if self.adapter is not None:
+            return "adapter", self.adapter
+        assert self.tool is not None  # _one_source
+        return "tool", self.tool
+
+
+class ServerData(ResourceData):
+    """What a client sends to create or replace a virtual server: a named selection of adapters' and
+    registered tools' tools, served by the tool router at ``/servers/{name}/mcp``. It runs nothing itself."""
+
+    example: ClassVar[dict[str, Any]] = {
+        "name": "dev-tools",
+        "description": "Weather for the dev team",
+        "requiredRoles": ["mcp.engineer"],
+        "members": [
+            {
+                "adapter": "weather",
+                "include": ["get_*", "forecast*"],
+                "exclude": ["delete_*"],
+                "overrides": {"get_forecast": {"alias": "forecast_now", "description": "Forecast for a city"}},
+            },
+            {"tool": "forecast", "overrides": {"forecast": {"description": "Tomorrow's forecast"}}},
+        ],
+        "toolSearch": "off",
+    }
+    """Members named like the adapter and tool examples: the OpenAPI document's example."""
+
+    name: Name
+    description: Description = ""
+    required_roles: list[Role] = Field(default_factory=list, max_length=MAX_ROLES)
+    members: list[ServerMember] = Field(default_factory=list, max_length=MAX_MEMBERS)
+    tool_search: ToolSearch = Field(
+        default="off",
+        description="`off`: list the members' tools; `only`: list only the meta-tools `search_tools` and "
+        "`call_tool`; `beside`: both",
+    )
+
+    @field_validator("required_roles")
+    @classmethod
+    def _normalise_roles(cls, value: list[str]) -> list[str]:
+        return normalised_roles(value)
+
+
+class ServerResource(ResourceMeta, ServerData):
     model_config = ConfigDict(extra="ignore")
 
 

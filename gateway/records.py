@@ -15,7 +15,8 @@ from typing import Any
 
 @dataclass(frozen=True)
 class AdapterAccess:
-    """What the data plane needs from an adapter record: its readers and its directly called URL."""
+    """What the data plane needs from an adapter record: its readers and its directly called URL. The readers
+    of any other record (a virtual server's, a virtual server's members') are read the same way."""
 
     created_by: str | None
     """``createdBy``; None when missing or blank."""

@@ -1,9 +1,12 @@
 """Composition root of the tool router: ``create_router_app(settings)`` returns the ASGI app.
 
-Request path: uvicorn -> IdentityMiddleware (secret, principal) -> Starlette routes:
+Request path: uvicorn -> IdentityMiddleware (secret, principal, virtual server) -> Starlette routes:
 ``GET /healthz`` and ``/mcp`` (the SDK's streamable HTTP session manager, stateful, which also serves
 2026-07-28 stateless requests on the same endpoint by their ``MCP-Protocol-Version`` header).
-The lifespan runs the session manager and the catalog poller; a catalog change is announced to
+``/mcp`` holds two MCP servers, each with its own session manager: the registered tools (no
+``X-Mcp-Virtual-Server``) and the virtual servers (``toolrouter.virtual_handlers``), so neither's
+capabilities nor sessions leak into the other's.
+The lifespan runs the session managers and the catalog poller; a catalog change is announced to
 handshake-era sessions (``notifications/tools/list_changed``) and to 2026-07-28 ``subscriptions/listen``
 streams alike.
 """
@@ -38,15 +41,18 @@ from gateway.telemetry.tracing import configure_tracing
 from toolrouter.catalog import Catalog, CatalogPoller
 from toolrouter.executor import ToolExecutor
 from toolrouter.handlers import SESSION_ID_HEADER, ToolHandlers
-from toolrouter.identity import IdentityMiddleware
+from toolrouter.identity import IdentityMiddleware, virtual_server_of
 from toolrouter.sessions import OpenSessions
 from toolrouter.settings import ToolRouterSettings
 from toolrouter.telemetry import RouterTelemetry, RouterTelemetryMiddleware
+from toolrouter.upstream import AdapterClient
+from toolrouter.virtual_handlers import VirtualServerGate, VirtualServerHandlers
 
 logger = logging.getLogger(__name__)
 
 MCP_PATH = "/mcp"
 SERVER_NAME = "mcp-gateway-tool-router"
+VIRTUAL_SERVER_NAME = "mcp-gateway-virtual-server"
 
 
 class RouterServer(Server[Any]):
@@ -84,11 +90,13 @@ def create_router_app(settings: ToolRouterSettings) -> Starlette:
             settings.port,
         )
     sessions = OpenSessions(settings.max_sessions)
+    # The virtual servers' own registry: their sessions must not crowd /mcp's out of it.
+    virtual_sessions = OpenSessions(settings.max_sessions)
     bus = InMemorySubscriptionBus()
 
     async def announce(catalog: Catalog) -> None:
         await bus.publish(ToolsListChanged())
-        delivered = await sessions.notify_tools_changed()
+        delivered = await sessions.notify_tools_changed() + await virtual_sessions.notify_tools_changed()
         logger.info(
             "tool catalog %s: %d tools; notified %d sessions",
             catalog.version,
@@ -110,6 +118,9 @@ def create_router_app(settings: ToolRouterSettings) -> Starlette:
     )
     handlers = ToolHandlers(poller, executor, sessions, telemetry)
     listen = ListenHandler(bus)
+    # The list depends on the caller, and it changes whenever a tool is registered.
+    private = CacheHint(ttl_ms=0, scope="private")
+    cache_hints: dict[Any, CacheHint] = {"tools/list": private}
     server = RouterServer(
         SERVER_NAME,
         version=_version(),
@@ -117,22 +128,55 @@ def create_router_app(settings: ToolRouterSettings) -> Starlette:
         on_list_tools=handlers.list_tools,
         on_call_tool=handlers.call_tool,
         on_subscriptions_listen=listen,
-        # The list depends on the caller, and it changes whenever a tool is registered.
-        cache_hints={"tools/list": CacheHint(ttl_ms=0, scope="private")},
+        cache_hints=cache_hints,
     )
     server.add_notification_handler("notifications/initialized", types.NotificationParams, handlers.session_initialized)
-    manager = StreamableHTTPSessionManager(
-        app=server,
-        stateless=False,
-        # Each POST is answered with one JSON body rather than a one-event SSE stream: the router sends
-        # nothing else on a request's stream (no progress, no server-to-client requests; list_changed goes
-        # on the GET stream or subscriptions/listen), and the SSE machinery was a large share of its CPU.
-        json_response=True,
-        security_settings=_transport_security(settings.host),
-        session_idle_timeout=settings.session_idle_timeout_seconds,
-        max_sessions=settings.max_sessions,
+    upstream = AdapterClient(
+        executor,
+        call_timeout_seconds=settings.call_timeout_seconds,
+        list_timeout_seconds=settings.upstream_list_seconds,
+        list_cache_seconds=settings.upstream_list_cache_seconds,
+        max_response_bytes=settings.max_response_bytes,
+        client_info=types.Implementation(name=SERVER_NAME, version=_version()),
     )
-    mcp_endpoint = _ForgetDeletedSessions(StreamableHTTPASGIApp(manager), sessions)
+    virtual = VirtualServerHandlers(poller, executor, upstream, telemetry)
+    virtual_server = RouterServer(
+        VIRTUAL_SERVER_NAME,
+        version=_version(),
+        title="MCP Gateway virtual server",
+        on_list_tools=virtual.list_tools,
+        on_call_tool=virtual.call_tool,
+        on_list_prompts=virtual.list_prompts,
+        on_get_prompt=virtual.get_prompt,
+        on_list_resources=virtual.list_resources,
+        on_read_resource=virtual.read_resource,
+        on_subscriptions_listen=listen,
+        cache_hints={**cache_hints, "prompts/list": private, "resources/list": private, "resources/read": private},
+    )
+    virtual_server.middleware.append(virtual.middleware)
+    virtual_server.add_notification_handler(
+        "notifications/initialized",
+        types.NotificationParams,
+        ToolHandlers(poller, executor, virtual_sessions, telemetry).session_initialized,
+    )
+    manager, virtual_manager = (
+        StreamableHTTPSessionManager(
+            app=mcp_server,
+            stateless=False,
+            # Each POST is answered with one JSON body rather than a one-event SSE stream: the router sends
+            # nothing else on a request's stream (no progress, no server-to-client requests; list_changed goes
+            # on the GET stream or subscriptions/listen), and the SSE machinery was a large share of its CPU.
+            json_response=True,
+            security_settings=_transport_security(settings.host),
+            session_idle_timeout=settings.session_idle_timeout_seconds,
+            max_sessions=settings.max_sessions,
+        )
+        for mcp_server in (server, virtual_server)
+    )
+    mcp_endpoint = _ByVirtualServer(
+        _ForgetDeletedSessions(StreamableHTTPASGIApp(manager), sessions),
+        VirtualServerGate(_ForgetDeletedSessions(StreamableHTTPASGIApp(virtual_manager), virtual_sessions), virtual),
+    )
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -147,7 +191,7 @@ def create_router_app(settings: ToolRouterSettings) -> Starlette:
         ):
             poller.http = catalog_http
             try:
-                async with manager.run(), anyio.create_task_group() as tasks:
+                async with manager.run(), virtual_manager.run(), anyio.create_task_group() as tasks:
                     # One poll before serving, so the first tools/list is not an empty list by accident.
                     await poller.refresh()
                     tasks.start_soon(_poll_forever, poller, settings.catalog_poll_seconds)
@@ -171,6 +215,8 @@ def create_router_app(settings: ToolRouterSettings) -> Starlette:
     app.state.catalog = poller
     app.state.executor = executor
     app.state.sessions = sessions
+    app.state.virtual_sessions = virtual_sessions
+    app.state.upstream = upstream
     return app
 
 
@@ -197,6 +243,18 @@ def _transport_security(host: str) -> TransportSecuritySettings | None:
         allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*"],
         allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
     )
+
+
+class _ByVirtualServer:
+    """``/mcp`` for the registered tools, or for a virtual server when the request names one (trusted)."""
+
+    def __init__(self, tools: ASGIApp, virtual_servers: ASGIApp) -> None:
+        self._tools = tools
+        self._virtual_servers = virtual_servers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        app = self._tools if virtual_server_of(scope) is None else self._virtual_servers
+        await app(scope, receive, send)
 
 
 class _ForgetDeletedSessions:

@@ -3,17 +3,19 @@
 The router never reads the gateway's database. It polls ``GET {catalog_url}`` (with ``X-Gateway-Secret``
 and ``If-None-Match``) every ``catalog_poll_seconds`` and keeps the last good :class:`Catalog` in memory.
 A poll that fails keeps the previous catalog: a gateway restart must not empty every client's tool list.
-The wire contract is documented in docs/toolrouter.md.
+Besides the registered tools it carries the adapters and the virtual servers built from them (issue #19);
+an older gateway that sends neither list means none. The wire contract is documented in docs/toolrouter.md.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import httpx
@@ -22,7 +24,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from pydantic import ValidationError
 
-from gateway.models import McpTool
+from gateway.models import NAME_RE, McpTool
 from gateway.schemas import UnsafeSchema, check_tool_schema, safe_validator
 
 logger = logging.getLogger(__name__)
@@ -53,6 +55,78 @@ class CatalogEntry:
 
 
 @dataclass(frozen=True)
+class AdapterEntry:
+    """One adapter (an MCP server the gateway routes to) as a virtual server's member needs it."""
+
+    name: str
+    """Matches ``gateway.models.NAME_RE``, so ``{adapter}__{tool}`` splits at its first ``__``."""
+    created_by: str
+    required_roles: tuple[str, ...]
+    urls: tuple[str, ...]
+    """The MCP endpoints of its ready replicas (or its ``url``); empty when none is ready."""
+    remote: bool = False
+    """``urls`` is a user-supplied ``url``: connect through the SSRF guard, as for ``remote`` tools."""
+
+
+@dataclass(frozen=True)
+class Override:
+    """What a virtual server changes about one member tool (keyed by the tool's original name)."""
+
+    alias: str | None = None
+    description: str | None = None
+
+
+ToolSearch = Literal["off", "only", "beside"]
+TOOL_SEARCH_MODES: tuple[ToolSearch, ...] = ("off", "only", "beside")
+
+
+@dataclass(frozen=True)
+class Member:
+    """One member of a virtual server: an adapter's tools or one registered tool, filtered and renamed."""
+
+    adapter: str | None = None
+    tool: str | None = None
+    """Exactly one of ``adapter`` and ``tool`` is set."""
+    include: tuple[str, ...] | None = None
+    """fnmatch globs (case-sensitive, whole name) on the original names of tools, prompts and resources;
+    None or empty keeps all (the gateway sends ``[]`` for "no filter")."""
+    exclude: tuple[str, ...] | None = None
+    """Globs of the names to leave out; they win over ``include``."""
+    read_only: bool = False
+    """Keep only tools whose ``annotations.readOnlyHint`` is true."""
+    overrides: Mapping[str, Override] = field(default_factory=dict)
+    """Per original tool name."""
+
+    def keeps_name(self, name: str) -> bool:
+        """Whether an original name (a tool's, a prompt's, a resource's) passes include and exclude."""
+        if self.include and not any(fnmatch.fnmatchcase(name, p) for p in self.include):
+            return False
+        return not (self.exclude and any(fnmatch.fnmatchcase(name, p) for p in self.exclude))
+
+    def keeps(self, tool: types.Tool) -> bool:
+        """Whether ``tool`` (as its own server lists it, original name) passes include, exclude and readOnly."""
+        if not self.keeps_name(tool.name):
+            return False
+        return not self.read_only or (tool.annotations is not None and tool.annotations.read_only_hint is True)
+
+    @property
+    def label(self) -> str:
+        return f"adapter {self.adapter!r}" if self.adapter is not None else f"tool {self.tool!r}"
+
+
+@dataclass(frozen=True)
+class VirtualServer:
+    """A named selection of adapters' and registered tools served by the router as one MCP server."""
+
+    name: str
+    created_by: str
+    required_roles: tuple[str, ...]
+    description: str | None
+    members: tuple[Member, ...]
+    tool_search: ToolSearch = "off"
+
+
+@dataclass(frozen=True)
 class Catalog:
     """An immutable snapshot; the poller swaps whole snapshots so readers never see a half update."""
 
@@ -63,6 +137,8 @@ class Catalog:
     fingerprint: str = ""
     """Hash of what clients can observe (definitions and access), but not of ``urls``: replicas coming and
     going must not make every session re-list its tools."""
+    adapters: Mapping[str, AdapterEntry] = field(default_factory=dict)
+    servers: Mapping[str, VirtualServer] = field(default_factory=dict)
 
     def get(self, name: str) -> CatalogEntry | None:
         return self.entries.get(name)
@@ -94,9 +170,195 @@ def parse_catalog(body: Any, etag: str | None = None) -> Catalog:
             ]
         )
     observable.sort(key=lambda row: row[0]["name"])
-    fingerprint = hashlib.sha256(json.dumps(observable, sort_keys=True).encode()).hexdigest()
+    adapters = _parse_list(body, "adapters", _parse_adapter)
+    servers = _parse_list(body, "servers", _parse_server)
+    fingerprinted: Any = observable
+    if adapters or servers:
+        # Without either list the hash is what it always was, so an older gateway's catalog does not look changed.
+        fingerprinted = {
+            "tools": observable,
+            "adapters": sorted(
+                [a.name, a.created_by, sorted(r.lower() for r in a.required_roles)] for a in adapters.values()
+            ),
+            "servers": sorted((_observable_server(s) for s in servers.values()), key=lambda row: str(row[0])),
+        }
+    fingerprint = hashlib.sha256(json.dumps(fingerprinted, sort_keys=True).encode()).hexdigest()
     version = str(body.get("version") or etag or fingerprint)
-    return Catalog(version=version, etag=etag or version, entries=entries, fingerprint=fingerprint)
+    return Catalog(
+        version=version,
+        etag=etag or version,
+        entries=entries,
+        fingerprint=fingerprint,
+        adapters=adapters,
+        servers=servers,
+    )
+
+
+def _parse_list(body: dict[str, Any], key: str, parse: Callable[[Any], Any]) -> dict[str, Any]:
+    """The named entries of ``body[key]`` (adapters or servers); absent means none, duplicates keep the first."""
+    items = body.get(key)
+    if items is None:
+        return {}
+    if not isinstance(items, list):
+        logger.warning("tool catalog %r is not a list; ignored", key)
+        return {}
+    parsed: dict[str, Any] = {}
+    for item in items:
+        entry = parse(item)
+        if entry is None:
+            continue
+        if entry.name in parsed:
+            logger.warning("tool catalog lists %s %r twice; keeping the first", key[:-1], entry.name)
+            continue
+        parsed[entry.name] = entry
+    return parsed
+
+
+def _strings(value: Any) -> tuple[str, ...] | None:
+    """A list of strings as a tuple; None when it is anything else."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        return None
+    return tuple(value)
+
+
+def _access(item: dict[str, Any]) -> tuple[str, tuple[str, ...]] | None:
+    created_by = item.get("createdBy")
+    roles = _strings(item.get("requiredRoles") if item.get("requiredRoles") is not None else [])
+    if not isinstance(created_by, str) or roles is None:
+        return None
+    return created_by, roles
+
+
+def _parse_adapter(item: Any) -> AdapterEntry | None:
+    name = item.get("name") if isinstance(item, dict) else None
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        # The name is half of every exposed tool name ({adapter}__{tool}): only the gateway's own names are safe.
+        logger.warning("tool catalog adapter %r has no valid name; skipped", name)
+        return None
+    assert isinstance(item, dict)
+    access = _access(item)
+    urls = _strings(item.get("urls") if item.get("urls") is not None else [])
+    if access is None or urls is None:
+        logger.warning("tool catalog adapter %r has an invalid createdBy, requiredRoles or urls; skipped", name)
+        return None
+    return AdapterEntry(
+        name=name,
+        created_by=access[0],
+        required_roles=access[1],
+        urls=tuple(u for u in urls if u.startswith(("http://", "https://"))),
+        remote=item.get("remote") is True,
+    )
+
+
+def _parse_server(item: Any) -> VirtualServer | None:
+    name = item.get("name") if isinstance(item, dict) else None
+    if not isinstance(name, str) or not name:
+        logger.warning("tool catalog server %r has no valid name; skipped", name)
+        return None
+    assert isinstance(item, dict)
+    access = _access(item)
+    members = item.get("members")
+    tool_search = item.get("toolSearch", "off")
+    description = item.get("description")
+    if (
+        access is None
+        or not isinstance(members, list)
+        or tool_search not in TOOL_SEARCH_MODES
+        or not (description is None or isinstance(description, str))
+    ):
+        logger.warning(
+            "tool catalog server %r has an invalid createdBy, requiredRoles, members, description or toolSearch; "
+            "skipped",
+            name,
+        )
+        return None
+    parsed: list[Member] = []
+    for index, member in enumerate(members):
+        entry = _parse_member(member)
+        if entry is None:
+            # Leaving a member out only ever shows less than the server's owner asked for.
+            logger.warning("tool catalog server %r: member %d is malformed; skipped", name, index)
+            continue
+        parsed.append(entry)
+    return VirtualServer(
+        name=name,
+        created_by=access[0],
+        required_roles=access[1],
+        description=description,
+        members=tuple(parsed),
+        tool_search=tool_search,
+    )
+
+
+def _parse_member(item: Any) -> Member | None:
+    if not isinstance(item, dict):
+        return None
+    adapter, tool = item.get("adapter"), item.get("tool")
+    if (adapter is None) == (tool is None):
+        return None
+    if adapter is not None and not (isinstance(adapter, str) and NAME_RE.fullmatch(adapter)):
+        return None
+    if tool is not None and not (isinstance(tool, str) and tool):
+        return None
+    include, exclude = item.get("include"), item.get("exclude")
+    include_globs = None if include is None else _strings(include)
+    exclude_globs = None if exclude is None else _strings(exclude)
+    read_only = item.get("readOnly", False)
+    overrides = _parse_overrides(item.get("overrides"))
+    if (
+        (include is not None and include_globs is None)
+        or (exclude is not None and exclude_globs is None)
+        or not isinstance(read_only, bool)
+        or overrides is None
+    ):
+        return None
+    return Member(
+        adapter=adapter,
+        tool=tool,
+        include=include_globs,
+        exclude=exclude_globs,
+        read_only=read_only,
+        overrides=overrides,
+    )
+
+
+def _parse_overrides(value: Any) -> dict[str, Override] | None:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        return None
+    overrides: dict[str, Override] = {}
+    for original, override in value.items():
+        if not isinstance(override, dict):
+            return None
+        alias, description = override.get("alias"), override.get("description")
+        if not (alias is None or (isinstance(alias, str) and alias)):
+            return None
+        if not (description is None or isinstance(description, str)):
+            return None
+        overrides[str(original)] = Override(alias=alias, description=description)
+    return overrides
+
+
+def _observable_server(server: VirtualServer) -> list[Any]:
+    return [
+        server.name,
+        server.created_by,
+        sorted(r.lower() for r in server.required_roles),
+        server.description,
+        server.tool_search,
+        [
+            [
+                m.adapter,
+                m.tool,
+                list(m.include) if m.include is not None else None,
+                list(m.exclude) if m.exclude is not None else None,
+                m.read_only,
+                {k: [o.alias, o.description] for k, o in sorted(m.overrides.items())},
+            ]
+            for m in server.members
+        ],
+    ]
 
 
 def _parse_entry(item: Any) -> CatalogEntry | None:

@@ -51,6 +51,16 @@ def argument_problems(entry: CatalogEntry, arguments: dict[str, Any]) -> list[st
     return _problems(entry.validator, arguments)
 
 
+def schema_problems(validator: Draft202012Validator, value: Any) -> list[str]:
+    """Each way ``value`` breaks the schema ``validator`` applies, as ``<JSON path>: <message>`` (at most 20)."""
+    return _problems(validator, value)
+
+
+def invalid_arguments(name: str, problems: list[str]) -> types.CallToolResult:
+    """The result of a call whose arguments break the tool's ``inputSchema``."""
+    return _problems_result(f"Invalid arguments for tool '{name}':", problems)
+
+
 def _problems(validator: Draft202012Validator, value: Any) -> list[str]:
     try:
         errors: list[SchemaValidationError] = sorted(
@@ -124,7 +134,7 @@ class ToolExecutor:
         arguments = arguments or {}
         problems = argument_problems(entry, arguments)
         if problems:
-            return _problems_result(f"Invalid arguments for tool '{name}':", problems)
+            return invalid_arguments(name, problems)
         if not entry.urls:
             return error_result(f"Tool '{name}' has no ready replica; try again shortly.")
         url = self._next_url(entry)
@@ -162,6 +172,11 @@ class ToolExecutor:
             session = self._guarded_session if guarded else self._session
             assert session is not None
         return session
+
+    def pool(self, *, guarded: bool) -> aiohttp.ClientSession:
+        """One of the two pools, for the router's other upstream clients (``toolrouter.upstream``): the
+        guarded one for user-supplied addresses, the other for the gateway's own replicas and Services."""
+        return self._client(guarded)
 
     async def _post(self, url: str, arguments: dict[str, Any], guarded: bool) -> tuple[int, str, str, bytes]:
         payload = json.dumps(arguments, ensure_ascii=False).encode()

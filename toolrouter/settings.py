@@ -42,6 +42,10 @@ class ToolRouterSettings(BaseSettings):
     catalog_timeout_seconds: float = Field(default=5.0, gt=0)
     max_response_bytes: int = Field(default=1_048_576, ge=1024)
     """Largest tool reply read; a bigger one becomes an ``isError`` result."""
+    upstream_list_seconds: float = Field(default=10.0, gt=0)
+    """Time-out of fetching one adapter's list (tools, prompts, resources) for a virtual server."""
+    upstream_list_cache_seconds: float = Field(default=30.0, ge=0)
+    """How long an adapter's list is reused (per adapter, its urls and the caller); a new catalog drops it."""
     session_idle_timeout_seconds: float = Field(default=1800.0, gt=0)
     max_sessions: int = Field(default=10_000, ge=1)
     access_log: bool = False

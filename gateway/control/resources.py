@@ -1,4 +1,5 @@
-"""Routers for ``/adapters`` and ``/tools``: the same seven endpoints for each kind.
+"""Routers for ``/adapters``, ``/tools`` and ``/servers``: the same five endpoints for each kind, plus status,
+restart and logs for the kinds that run a workload (adapters and tools; a virtual server runs nothing).
 
 (No ``from __future__ import annotations`` here: FastAPI reads the body model from the real annotation
 objects of the handlers built inside :func:`resource_router`.)
@@ -19,7 +20,7 @@ from gateway.control.problems import problem_responses
 from gateway.control.strict_json import StrictJsonRoute
 from gateway.errors import FieldProblem, InvalidRequest
 from gateway.models import AdapterStatus
-from gateway.services.resources import ResourceService, etag_of
+from gateway.services.resources import RecordService, ResourceService, etag_of
 
 log = logging.getLogger(__name__)
 
@@ -101,25 +102,34 @@ async def sse_lines(lines: AsyncIterator[str], keepalive: float | None = None) -
 
 
 def resource_router(
-    prefix: str, kind: str, data_model: type[Any], resource_model: type[Any], service_attr: str
+    prefix: str,
+    kind: str,
+    data_model: type[Any],
+    resource_model: type[Any],
+    service_attr: str,
+    *,
+    workloads: bool = True,
+    example_summary: str = "Points at a server that already runs",
 ) -> APIRouter:
+    """The endpoints of one kind, served by the context's ``service_attr``; ``workloads``: the kind runs a
+    workload (a :class:`ResourceService`), which adds status, restart and logs."""
     router = APIRouter(
         prefix=prefix,
         tags=[prefix.strip("/")],
         responses=problem_responses(*COMMON_PROBLEMS),
         route_class=StrictJsonRoute,
     )
-    example = {kind: {"summary": "Points at a server that already runs", "value": data_model.example}}
+    example = {kind.replace(" ", "-"): {"summary": example_summary, "value": data_model.example}}
 
-    def service(request: Request) -> ResourceService[Any, Any]:
-        svc: ResourceService[Any, Any] = getattr(request.app.state.ctx, service_attr)
+    def service(request: Request) -> RecordService[Any, Any]:
+        svc: RecordService[Any, Any] = getattr(request.app.state.ctx, service_attr)
         return svc
 
     @router.post(
         "",
         status_code=status.HTTP_201_CREATED,
         response_model=resource_model,
-        summary=f"Create and deploy a {kind}",
+        summary=f"Create and deploy a {kind}" if workloads else f"Create a {kind}",
         responses=problem_responses(403, 409),
     )
     async def create(
@@ -149,7 +159,7 @@ def resource_router(
     @router.put(
         "/{name}",
         response_model=resource_model,
-        summary=f"Replace a {kind} (rolling update)",
+        summary=f"Replace a {kind} (rolling update)" if workloads else f"Replace a {kind}",
         responses=problem_responses(403, 404, 409, 412),
     )
     async def update(
@@ -175,6 +185,18 @@ def resource_router(
     ) -> Response:
         await service(request).delete(principal, name, if_match)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+    if workloads:
+        _add_workload_routes(router, kind, service_attr)
+    return router
+
+
+def _add_workload_routes(router: APIRouter, kind: str, service_attr: str) -> None:
+    """Status, restart and logs: what a kind that runs replicas adds."""
+
+    def service(request: Request) -> ResourceService[Any, Any]:
+        svc: ResourceService[Any, Any] = getattr(request.app.state.ctx, service_attr)
+        return svc
 
     @router.get(
         "/{name}/status",
@@ -236,5 +258,3 @@ def resource_router(
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
-
-    return router

@@ -1,8 +1,9 @@
 """Session affinity: every request of an MCP session goes to the replica that created the session.
 
-A session is bound to (user, target, session id) in the :class:`~gateway.stores.base.SessionStore` when a
-replica issues its ``Mcp-Session-Id``, so another user's request carrying the same id finds nothing. A
-session whose replica is gone answers 404 ``Session not found``, which makes the client re-initialize.
+A session is bound to (user, target scope, session id) in the :class:`~gateway.stores.base.SessionStore` when
+a replica issues its ``Mcp-Session-Id``, so another user's request carrying the same id finds nothing, nor
+does a request on another route (another adapter, another virtual server, ``/mcp``). A session whose
+replica is gone answers 404 ``Session not found``, which makes the client re-initialize.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class SessionAffinity:
         another target's), or when its replica is no longer ready (the session is forgotten then)."""
         if not SESSION_ID_RE.match(session_id):
             raise NotFound(SESSION_NOT_FOUND)
-        key = SessionKey(user, target.name, session_id)
+        key = SessionKey(user, target.scope, session_id)
         route = await self._sessions.get(key)
         if route is None:
             raise NotFound(SESSION_NOT_FOUND)
@@ -45,8 +46,8 @@ class SessionAffinity:
 
     async def bind(self, user: str, target: str, endpoint: Endpoint, response: UpstreamResponse) -> bool:
         """After a request that carried no session id: the id a successful answer issues now routes to
-        ``endpoint``. False when that id is malformed: it is not stored, and its header must not reach the
-        client."""
+        ``endpoint``, for ``user`` on ``target`` (a :attr:`Target.scope`). False when that id is malformed: it
+        is not stored, and its header must not reach the client."""
         issued = response.headers.get("mcp-session-id")
         if issued is None or not response.is_success:
             return True

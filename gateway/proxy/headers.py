@@ -53,13 +53,20 @@ ALLOWED_RESPONSE_HEADERS = frozenset(
 )
 
 
+VIRTUAL_SERVER_HEADER = "x-mcp-virtual-server"
+"""Tells the tool router which virtual server a request of ``/servers/{name}/mcp`` is for. Like every
+``X-Mcp-*`` header it is dropped when a client sends it, so only the gateway sets it."""
+
+
 def upstream_request_headers(
     inbound: list[tuple[str, str]],
     principal: Principal,
     forwarded: str,
     gateway_secret: str | None,
+    virtual_server: str | None = None,
 ) -> list[tuple[str, str]]:
-    """Inbound headers minus credentials, identities and hop-by-hop ones, plus the gateway's own.
+    """Inbound headers minus credentials, identities and hop-by-hop ones, plus the gateway's own: the
+    caller's identity, the virtual server (when the route is one), ``Forwarded`` and the router's secret.
 
     ``Host`` is left to the HTTP client, which sets it to the replica's authority. Headers that the client's
     ``Connection`` header names are hop-by-hop too (RFC 9110 §7.6.1), whatever they are called.
@@ -78,6 +85,8 @@ def upstream_request_headers(
     headers.append(("x-mcp-userid", principal.user_id))
     if principal.roles:
         headers.append(("x-mcp-roles", ",".join(sorted(principal.roles))))
+    if virtual_server is not None:
+        headers.append((VIRTUAL_SERVER_HEADER, virtual_server))
     headers.append(("forwarded", forwarded))
     if gateway_secret is not None:
         headers.append(("x-gateway-secret", gateway_secret))

@@ -1,7 +1,9 @@
 """The MCP proxy pipeline, top to bottom: origin -> authenticate -> authorize -> limits -> route (a ready
 replica, or the session's) -> open upstream -> bind or forget the session -> relay.
 
-Serves ``/adapters/{name}/mcp`` (an adapter's replicas) and ``/mcp`` (the tool router's replicas).
+Serves ``/adapters/{name}/mcp`` (an adapter's replicas), ``/mcp`` (the tool router's replicas) and
+``/servers/{name}/mcp`` (a virtual server: the tool router's replicas, told which server by
+``X-Mcp-Virtual-Server``; authorized by the server's record, with sessions of its own).
 Errors leave as JSON-RPC error bodies with the matching HTTP status, never as HTML or a stack trace.
 """
 
@@ -10,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import NoReturn
 from urllib.parse import parse_qsl
 
@@ -60,7 +62,8 @@ _REQUEST_ID_BYTES = REQUEST_ID_HEADER.encode()
 
 
 class McpProxy:
-    """Serves both MCP routes (see ``gateway.proxy.routes``); the adapter name selects the replicas."""
+    """Serves the MCP routes (see ``gateway.proxy.routes``); the route (adapter, virtual server or ``/mcp``)
+    selects the record that authorizes the request and the replicas that serve it."""
 
     def __init__(self, deps: ProxyDeps, telemetry: McpTelemetry | None = None) -> None:
         proxy = deps.settings
@@ -89,14 +92,18 @@ class McpProxy:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def serve(self, scope: Scope, receive: Receive, send: Send, adapter: str | None) -> None:
-        """One request to ``/adapters/{adapter}/mcp``, or to ``/mcp`` (the tool router) when ``adapter`` is None."""
+    async def serve(
+        self, scope: Scope, receive: Receive, send: Send, adapter: str | None, *, server: str | None = None
+    ) -> None:
+        """One request to ``/adapters/{adapter}/mcp``, to ``/servers/{server}/mcp`` when ``server`` is given,
+        or to ``/mcp`` (the tool router) when neither is."""
         headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
         lookup = dict(headers)
         request_id = accept_request_id(lookup.get(REQUEST_ID_HEADER))
         token = request_id_var.set(request_id)
+        route = _Route(adapter, server)
         try:
-            await self._observed(scope, receive, _RequestIdSend(send, request_id), adapter, headers, lookup)
+            await self._observed(scope, receive, _RequestIdSend(send, request_id), route, headers, lookup)
         finally:
             request_id_var.reset(token)
 
@@ -105,21 +112,18 @@ class McpProxy:
         scope: Scope,
         receive: Receive,
         send: _RequestIdSend,
-        adapter: str | None,
+        route: _Route,
         headers: list[tuple[str, str]],
         lookup: Mapping[str, str],
     ) -> None:
-        is_router = adapter is None
-        name = ROUTER_WORKLOAD if adapter is None else adapter
-        kind = "router" if is_router else "adapter"
-        with self.telemetry.observe(scope, lookup, kind, name, receive, send) as observed:
+        with self.telemetry.observe(scope, lookup, route.kind, route.label, receive, send) as observed:
             try:
                 if scope["method"] not in MCP_METHODS:
                     raise MethodNotAllowed(
                         f"{scope['method']} is not an MCP method; use POST, GET or DELETE.",
                         headers={"Allow": ", ".join(MCP_METHODS)},
                     )
-                await self._handle(scope, observed, name, is_router, headers, lookup)
+                await self._handle(scope, observed, route, headers, lookup)
             except ClientDisconnected:
                 return
             except GatewayError as exc:
@@ -136,18 +140,17 @@ class McpProxy:
         self,
         scope: Scope,
         observed: Observation,
-        name: str,
-        is_router: bool,
+        route: _Route,
         headers: list[tuple[str, str]],
         lookup: Mapping[str, str],
     ) -> None:
         self._origins.check(lookup.get("origin"))
         principal = await self._authenticate(lookup, scope)
         observed.reached(authenticated=True, routed=False)
-        remote_url = None if is_router else await self._authorize_adapter(principal, name)
-        target = Target(name, is_router, remote_url)
+        # Authorized before anything looks at a session id, so both protocol eras get the same decision.
+        target = await self._authorize(principal, route)
         user = principal.user_id
-        self._limits.acquire(name, user, target.description)
+        self._limits.acquire(target.scope, user, target.description)
         try:
             session_id = lookup.get("mcp-session-id")
             session: SessionKey | None = None
@@ -159,11 +162,32 @@ class McpProxy:
             request = self._upstream_request(scope, target, principal, headers, lookup, endpoint)
             await self._forward(scope, target, user, session, endpoint, request, observed.receive, observed.send)
         finally:
-            self._limits.release(name, user)
+            self._limits.release(target.scope, user)
 
     async def _authenticate(self, lookup: Mapping[str, str], scope: Scope) -> Principal:
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
         return await self._authenticator.authenticate(lookup, query)
+
+    async def _authorize(self, principal: Principal, route: _Route) -> Target:
+        """Who may use the route, and where it goes: the tool router (``/mcp``: every caller; the router
+        decides per tool), a virtual server (its record's readers; served by the router) or an adapter."""
+        if route.server is not None:
+            await self._authorize_server(principal, route.server)
+            return Target(ROUTER_WORKLOAD, is_router=True, server=route.server)
+        if route.adapter is None:
+            return Target(ROUTER_WORKLOAD, is_router=True)
+        remote_url = await self._authorize_adapter(principal, route.adapter)
+        return Target(route.adapter, is_router=False, remote_url=remote_url)
+
+    async def _authorize_server(self, principal: Principal, name: str) -> None:
+        """As an adapter: the server's creator, admins and holders of its ``requiredRoles``, checked on every
+        request. Which of its members' tools the caller sees is the router's decision."""
+        record = await self._records.recent("server", name)
+        if record is None:
+            raise NotFound(f"The virtual server '{name}' does not exist.")
+        access = AdapterAccess.of(record.data)
+        if not can_read(principal, access.created_by, access.required_roles):
+            raise Forbidden("You do not have permission to use this virtual server.")
 
     async def _authorize_adapter(self, principal: Principal, name: str) -> str | None:
         """Checked on every request, so revoking a role takes effect mid-session (within the store's record
@@ -202,10 +226,11 @@ class McpProxy:
         client = scope.get("client")
         forwarded = forwarded_value(client[0] if client else None, scope.get("scheme", "http"), lookup.get("host"))
         secret = self._router_secret if target.is_router else None
+        upstream_headers = upstream_request_headers(headers, principal, forwarded, secret, target.server)
         return UpstreamRequest(
             method=method,
             url=_upstream_url(endpoint, scope),
-            headers=self.telemetry.upstream_headers(upstream_request_headers(headers, principal, forwarded, secret)),
+            headers=self.telemetry.upstream_headers(upstream_headers),
             read_timeout=None if method == "GET" else self._read_timeout,
             # Only a user-supplied url goes through the SSRF guard; the runtime's own replicas never do.
             guarded=target.remote_url is not None,
@@ -254,7 +279,7 @@ class McpProxy:
             try:
                 drop_session_id = False
                 if session is None:
-                    drop_session_id = not await self._affinity.bind(user, target.name, endpoint, response)
+                    drop_session_id = not await self._affinity.bind(user, target.scope, endpoint, response)
                 elif method == "DELETE" and (response.is_success or response.status_code == 404):
                     await self._affinity.forget(session)
                 headers = downstream_response_headers(response.multi_items(), drop_session_id)
@@ -270,7 +295,7 @@ class McpProxy:
         self, target: Target, session: SessionKey | None, endpoint: Endpoint, exc: UpstreamError
     ) -> NoReturn:
         log.warning("upstream %s failed: %s", endpoint.id, type(exc).__name__)
-        self.telemetry.upstream_failed(target.kind, target.name, exc)
+        self.telemetry.upstream_failed(target.kind, target.label, exc)
         if isinstance(exc, UpstreamAddressRefused):
             internal = f"The SSRF policy refused the url of adapter '{target.name}': {exc}"
             public = (
@@ -296,6 +321,26 @@ class McpProxy:
         host = dict(scope["headers"]).get(b"host", b"localhost").decode("latin-1")
         base = public_base(self._public_url, scope.get("scheme", "http"), host)
         return challenge_for(exc, base, scope["path"], self._scopes)
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    """What the path named: an adapter, a virtual server, or neither (``/mcp``)."""
+
+    adapter: str | None
+    server: str | None = None
+
+    @property
+    def kind(self) -> str:
+        """The route kind, as telemetry labels it (as :attr:`Target.kind`)."""
+        if self.server is not None:
+            return "server"
+        return "router" if self.adapter is None else "adapter"
+
+    @property
+    def label(self) -> str:
+        """The name telemetry labels the request with (once it proved to exist, see ``gateway.telemetry.mcp``)."""
+        return self.server or self.adapter or ROUTER_WORKLOAD
 
 
 def _upstream_url(endpoint: Endpoint, scope: Scope) -> str:

@@ -27,22 +27,42 @@ CAUSE_CACHE_SIZE = 1024
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """What one request addresses, once it is authorized."""
+    """What one request addresses, once it is authorized: whose replicas serve it (``name``), and what its
+    sessions and bulkhead are keyed by (``scope``), which differ for a virtual server."""
 
     name: str
-    """The adapter's name, or the tool router's workload name."""
+    """The workload whose replicas serve the request: the adapter's name, or the tool router's workload name
+    (for ``/mcp`` and for every virtual server)."""
     is_router: bool
     remote_url: str | None = None
     """An adapter whose source is a ``url``: its only endpoint, known from the record on any gateway."""
+    server: str | None = None
+    """The virtual server of ``/servers/{server}/mcp``, served by the tool router's replicas."""
+
+    @property
+    def scope(self) -> str:
+        """What sessions (and the in-flight bulkhead) belong to: the adapter, the tool router (``/mcp``), or
+        ``servers/{name}`` for a virtual server. A ``/`` never occurs in an adapter's name or in the router's,
+        so a session opened on one of them is unknown on every other."""
+        return self.name if self.server is None else f"servers/{self.server}"
 
     @property
     def kind(self) -> str:
         """The route kind, as telemetry labels it."""
+        if self.server is not None:
+            return "server"
         return "router" if self.is_router else "adapter"
+
+    @property
+    def label(self) -> str:
+        """The route's name as telemetry labels it: the adapter's, the router workload's, or the server's."""
+        return self.server if self.server is not None else self.name
 
     @property
     def description(self) -> str:
         """How messages to the client name it."""
+        if self.server is not None:
+            return f"tool router (virtual server '{self.server}')"
         return "tool router" if self.is_router else f"adapter '{self.name}'"
 
 

@@ -1,4 +1,5 @@
-"""Serves ``/adapters/{name}/mcp`` and ``/mcp`` in front of FastAPI's routing and middleware stack.
+"""Serves ``/adapters/{name}/mcp``, ``/servers/{name}/mcp`` and ``/mcp`` in front of FastAPI's routing and
+middleware stack.
 
 The MCP routes need none of what FastAPI adds (request models, dependency injection, exception
 handlers, the control plane's body limit and metrics): the proxy authenticates, limits, observes and
@@ -14,7 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.proxy.mcp_proxy import McpProxy
 
-_MCP_PATH = re.compile(r"^/(?:adapters/([^/]+)/)?mcp/?\Z")
+_MCP_PATH = re.compile(r"^/(?:(adapters|servers)/([^/]+)/)?mcp/?\Z")
 
 
 def is_mcp_path(path: str) -> bool:
@@ -33,7 +34,11 @@ class McpDispatch:
         if scope["type"] == "http":
             match = _MCP_PATH.match(scope["path"])
             if match is not None:
-                # Group 1 is the adapter name; None means /mcp, the tool router.
-                await self._proxy.serve(scope, receive, send, match.group(1))
+                # No group: /mcp, the tool router; else an adapter's or a virtual server's name.
+                kind, name = match.group(1, 2)
+                if kind == "servers":
+                    await self._proxy.serve(scope, receive, send, None, server=name)
+                else:
+                    await self._proxy.serve(scope, receive, send, name)
                 return
         await self._app(scope, receive, send)

@@ -12,6 +12,7 @@ looks last, and corrects what an earlier actor did from an older view:
 The same convergence runs for every stored name and every workload the runtime has, at start-up and then
 periodically: that adopts or removes whatever a crash in the middle of an operation left behind (a record
 whose workload was never created, objects whose record is gone, a spec that was stored but not rolled out).
+Only adapters and tools run workloads (``WORKLOAD_KINDS``); virtual servers are never converged.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from collections.abc import AsyncIterator, Callable, Collection
 
 from gateway.errors import GatewayError
 from gateway.runtimes.base import Runtime, WorkloadSpec
-from gateway.stores.base import RESOURCE_KINDS, MetadataStore, StoredRecord
+from gateway.stores.base import WORKLOAD_KINDS, MetadataStore, StoredRecord
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ class Reconciler:
                 log.exception("reconcile: unexpected failure")
 
     async def _all_names(self) -> set[str]:
-        names = {record.name for kind in RESOURCE_KINDS for record in await self._store.list(kind)}
+        names = {record.name for kind in WORKLOAD_KINDS for record in await self._store.list(kind)}
         names |= await self._runtime.workloads()
         return names - self._unmanaged
 
@@ -107,8 +108,10 @@ class Reconciler:
         log.info("reconcile: %s kept changing while converging; its latest writer converges it", name)
 
     async def _record(self, name: str) -> StoredRecord | None:
-        # Names are unique across kinds, but over time a name may pass from an adapter to a tool.
-        for kind in RESOURCE_KINDS:
+        # Names are unique across kinds, but over time a name may pass from an adapter to a tool. Only the
+        # kinds that run a workload count: a name held by a virtual server has no workload, so whatever
+        # workload a former adapter or tool of that name left behind is removed.
+        for kind in WORKLOAD_KINDS:
             record = await self._store.get(kind, name)
             if record is not None:
                 return record

@@ -1,4 +1,5 @@
-"""Store seams: :class:`MetadataStore` (adapter and tool records) and :class:`SessionStore` (session routing).
+"""Store seams: :class:`MetadataStore` (adapter, tool and virtual server records) and :class:`SessionStore`
+(session routing).
 
 Both are async and backend-neutral. Implementations raise only :mod:`gateway.errors` types:
 ``NotFound`` for a missing record, ``Conflict`` for a taken name or a stale version, ``BackendError``
@@ -11,8 +12,16 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 from urllib.parse import quote
 
-ResourceKind = Literal["adapter", "tool"]
-RESOURCE_KINDS: tuple[ResourceKind, ...] = ("adapter", "tool")
+ResourceKind = Literal["adapter", "tool", "server"]
+RESOURCE_KINDS: tuple[ResourceKind, ...] = ("adapter", "tool", "server")
+WORKLOAD_KINDS: tuple[ResourceKind, ...] = ("adapter", "tool")
+"""The kinds whose records the runtime runs (a workload each); a virtual server (``server``) runs nothing."""
+_WITH_ARTICLE = {"adapter": "an adapter", "tool": "a tool", "server": "a virtual server"}
+
+
+def a_kind(kind: str) -> str:
+    """``an adapter``, ``a tool``, ``a virtual server``: for messages such as "already used by ..."."""
+    return _WITH_ARTICLE.get(kind, f"a {kind}")
 
 
 @dataclass(frozen=True)
@@ -26,9 +35,10 @@ class StoredRecord:
 
 
 class MetadataStore(Protocol):
-    """Durable records of adapters and tools.
+    """Durable records of adapters, tools and virtual servers.
 
-    Names are unique across kinds: ``create`` of an adapter named like an existing tool is a ``Conflict``.
+    Names are unique across kinds: ``create`` of an adapter named like an existing tool or server is a
+    ``Conflict``.
     ``update`` and ``delete`` take the version read earlier and fail with ``Conflict`` when the record
     changed in between (optimistic concurrency), so concurrent writers never silently overwrite each other.
     Every write is atomic: a crash leaves either the old or the new record, never half of one.

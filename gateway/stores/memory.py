@@ -11,7 +11,7 @@ from typing import Any
 
 from gateway.errors import Conflict, NotFound
 from gateway.settings import SessionSettings
-from gateway.stores.base import ResourceKind, SessionKey, SessionRoute, StoredRecord
+from gateway.stores.base import ResourceKind, SessionKey, SessionRoute, StoredRecord, a_kind
 
 
 class MemoryMetadataStore:
@@ -41,7 +41,7 @@ class MemoryMetadataStore:
         async with self._lock:
             existing = self._records.get(name)
             if existing is not None:
-                raise Conflict(f"The name '{name}' is already used by an {existing.kind}.")
+                raise Conflict(f"The name '{name}' is already used by {a_kind(existing.kind)}.")
             record = StoredRecord(kind, name, dict(data), uuid.uuid4().hex)
             self._records[name] = record
             return record

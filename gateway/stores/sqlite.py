@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from gateway.errors import BackendError, Conflict, NotFound
-from gateway.stores.base import ResourceKind, StoredRecord
+from gateway.stores.base import ResourceKind, StoredRecord, a_kind
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _MIGRATIONS: dict[int, str] = {
     1: """
         CREATE TABLE resources (
@@ -29,6 +29,20 @@ _MIGRATIONS: dict[int, str] = {
             data    TEXT NOT NULL,
             version TEXT NOT NULL
         );
+        CREATE INDEX resources_by_kind ON resources (kind, name);
+    """,
+    # Virtual servers: a third kind. SQLite cannot change a CHECK constraint, so the table is rebuilt (in the
+    # migration's one transaction, so a crash leaves version 1 intact).
+    2: """
+        CREATE TABLE resources_v2 (
+            name    TEXT PRIMARY KEY,
+            kind    TEXT NOT NULL CHECK (kind IN ('adapter', 'tool', 'server')),
+            data    TEXT NOT NULL,
+            version TEXT NOT NULL
+        );
+        INSERT INTO resources_v2 (name, kind, data, version) SELECT name, kind, data, version FROM resources;
+        DROP TABLE resources;
+        ALTER TABLE resources_v2 RENAME TO resources;
         CREATE INDEX resources_by_kind ON resources (kind, name);
     """,
 }
@@ -147,7 +161,7 @@ class SqliteMetadataStore:
         def insert(conn: sqlite3.Connection) -> None:
             existing = conn.execute("SELECT kind FROM resources WHERE name = ?", (name,)).fetchone()
             if existing:
-                raise Conflict(f"The name '{name}' is already used by an {existing[0]}.")
+                raise Conflict(f"The name '{name}' is already used by {a_kind(existing[0])}.")
             conn.execute(
                 "INSERT INTO resources (name, kind, data, version) VALUES (?, ?, ?, ?)",
                 (name, kind, json.dumps(data), version),

@@ -1,4 +1,4 @@
-"""Cosmos DB (NoSQL): account, database and the adapters, tools and sessions containers."""
+"""Cosmos DB (NoSQL): account, database and the adapters, tools, servers and sessions containers."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ class Data(pulumi.ComponentResource):
             account_name=account.name,
             database_name=args.database_name,
             resource=cosmosdb.SqlDatabaseResourceArgs(id=args.database_name),
-            # Shared autoscale throughput: the three containers scale together, from a tenth of the ceiling.
+            # Shared autoscale throughput: the containers scale together, from a tenth of the ceiling.
             options=(
                 None
                 if args.serverless

@@ -477,6 +477,11 @@ def _egress_policy(
     }
 
 
+ADAPTER_POD_LABELS = {"adapter/type": "mcp", "app.kubernetes.io/component": "adapter"}
+"""The labels the gateway's Kubernetes runtime gives every adapter pod (gateway/runtimes/kubernetes/manifests.py),
+and not the router's pods, which are adapter/type=mcp too."""
+
+
 def _from_apps(*apps: str) -> list[dict[str, Any]]:
     return [{"podSelector": {"matchLabels": {"app": app}}} for app in apps]
 
@@ -525,14 +530,22 @@ def adapter_ingress_policies(spec: WorkloadSpec) -> list[Manifest]:
     ns = spec.adapter_namespace
     return [
         _policy(spec, ns, "default-deny-ingress", {}, []),
-        # Adapters and the router (both adapter/type=mcp) serve the gateway's data plane, and only it: the
-        # router calls tools, never adapters.
+        # Adapters and the router (both adapter/type=mcp) serve the gateway's data plane.
         _policy(
             spec,
             ns,
             "allow-mcp-from-gateway",
             {"matchLabels": {"adapter/type": "mcp"}},
             [{"from": [_in_namespace(spec.gateway_namespace, {"app": GATEWAY})], "ports": tcp(PORT)}],
+        ),
+        # Adapters (not the router itself) also serve the router, which calls them for virtual servers
+        # (/servers/{name}/mcp) with the endpoints the gateway's tool catalog lists.
+        _policy(
+            spec,
+            ns,
+            "allow-adapters-from-router",
+            {"matchLabels": ADAPTER_POD_LABELS},
+            [{"from": _from_apps(ROUTER), "ports": tcp(PORT)}],
         ),
         # Tools listen on the port of their definition, so only the source is restricted.
         _policy(
@@ -569,6 +582,8 @@ def adapter_egress_policies(spec: WorkloadSpec) -> list[Manifest]:
                 {"to": [_in_namespace(spec.gateway_namespace, {"app": GATEWAY})], "ports": tcp(PORT)},
                 # Tools listen on the port of their definition.
                 {"to": [{"podSelector": {"matchLabels": {"adapter/type": "tool"}}}]},
+                # Adapters, for virtual servers, on the cluster-wide MCP port.
+                {"to": [{"podSelector": {"matchLabels": ADAPTER_POD_LABELS}}], "ports": tcp(PORT)},
             ],
         ),
     ]

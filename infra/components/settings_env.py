@@ -13,7 +13,7 @@ from typing import Any
 from infra.components.manifests import PORT
 
 COSMOS_DATABASE = "mcpgateway"
-COSMOS_CONTAINERS = {"adapters": "adapters", "tools": "tools", "sessions": "sessions"}
+COSMOS_CONTAINERS = {"adapters": "adapters", "tools": "tools", "servers": "servers", "sessions": "sessions"}
 """Setting suffix (``MCPGW_COSMOS__<X>_CONTAINER``) -> container name; the CosmosSettings defaults."""
 
 

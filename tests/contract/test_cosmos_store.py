@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 import pytest
+from azure.cosmos import PartitionKey
 from azure.cosmos.aio import CosmosClient
 from azure.cosmos.exceptions import CosmosHttpResponseError
 
@@ -159,6 +160,38 @@ async def test_records_are_one_item_per_name_with_the_etag_as_version(cosmos_end
 
     assert item["id"] == "weather" and item["kind"] == "tool" and item["data"] == {"name": "weather"}
     assert item["_etag"] == record.version
+
+
+@pytest.mark.cosmos
+async def test_virtual_servers_live_in_a_container_of_their_own(cosmos_endpoint: str) -> None:
+    database = f"servers-{uuid.uuid4().hex[:8]}"
+    store = CosmosMetadataStore(cosmos_settings(cosmos_endpoint, database, servers_container="virtual"))
+    await store.open()
+    try:
+        record = await store.create("server", "dev-tools", {"name": "dev-tools", "members": []})
+        item = await _raw_item(cosmos_endpoint, database, "virtual", "dev-tools")
+    finally:
+        await store.close()
+
+    assert item["kind"] == "server" and item["data"] == {"name": "dev-tools", "members": []}
+    assert item["_etag"] == record.version
+
+
+@pytest.mark.cosmos
+async def test_a_database_without_the_servers_container_is_refused_naming_it_when_creation_is_off(
+    cosmos_endpoint: str,
+) -> None:
+    # A database provisioned before virtual servers existed: the infrastructure must create the container.
+    database = f"older-{uuid.uuid4().hex[:8]}"
+    async with CosmosClient(cosmos_endpoint, EMULATOR_KEY) as client:
+        created = await client.create_database(database)
+        for container in ("adapters", "tools"):
+            await created.create_container(container, PartitionKey(path="/id"))
+    store = CosmosMetadataStore(cosmos_settings(cosmos_endpoint, database, create_if_missing=False))
+
+    with pytest.raises(BackendError, match=f"'{database}/servers' does not exist"):
+        await store.open()
+    await store.close()
 
 
 @pytest.mark.cosmos

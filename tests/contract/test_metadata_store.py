@@ -16,6 +16,11 @@ from gateway.stores.base import RESOURCE_KINDS, MetadataStore, ResourceKind
 from tests.contract.conftest import StoreOpener
 
 ADAPTER = {"name": "weather", "imageName": "weather", "imageVersion": "1.0", "replicaCount": 1}
+SERVER = {
+    "name": "dev-tools",
+    "members": [{"adapter": "weather", "include": ["get_*"], "overrides": {"get_forecast": {"alias": "now"}}}],
+    "toolSearch": "beside",
+}
 
 
 async def test_a_created_record_reads_back_with_its_data_and_a_version(metadata_store: MetadataStore) -> None:
@@ -50,6 +55,25 @@ async def test_a_missing_name_or_the_wrong_kind_reads_as_none(metadata_store: Me
 
     assert await metadata_store.get("adapter", "nothing-here") is None
     assert await metadata_store.get("tool", "weather") is None
+    assert await metadata_store.get("server", "weather") is None
+
+
+async def test_a_virtual_server_is_a_kind_of_its_own(metadata_store: MetadataStore) -> None:
+    created = await metadata_store.create("server", "dev-tools", SERVER)
+    await metadata_store.create("adapter", "weather", ADAPTER)
+
+    read = await metadata_store.get("server", "dev-tools")
+    assert read is not None and (read.kind, read.data, read.version) == ("server", SERVER, created.version)
+    assert [r.name for r in await metadata_store.list("server")] == ["dev-tools"]
+    assert [r.name for r in await metadata_store.list("adapter")] == ["weather"]
+    assert await metadata_store.get("adapter", "dev-tools") is None
+    updated = await metadata_store.update("server", "dev-tools", {**SERVER, "toolSearch": "off"}, created.version)
+    with pytest.raises(Conflict):
+        await metadata_store.delete("server", "dev-tools", created.version)
+    with pytest.raises(NotFound):
+        await metadata_store.delete("adapter", "dev-tools")
+    await metadata_store.delete("server", "dev-tools", updated.version)
+    assert await metadata_store.list("server") == []
 
 
 async def test_list_returns_only_that_kind_ordered_by_name(metadata_store: MetadataStore) -> None:
@@ -66,11 +90,11 @@ async def test_list_returns_only_that_kind_ordered_by_name(metadata_store: Metad
 
 
 async def test_listing_an_empty_store_gives_an_empty_list(metadata_store: MetadataStore) -> None:
-    assert await metadata_store.list("adapter") == []
-    assert await metadata_store.list("tool") == []
+    for kind in RESOURCE_KINDS:
+        assert await metadata_store.list(kind) == []
 
 
-@pytest.mark.parametrize(("first", "second"), [("adapter", "adapter"), ("adapter", "tool"), ("tool", "adapter")])
+@pytest.mark.parametrize(("first", "second"), [(a, b) for a in RESOURCE_KINDS for b in RESOURCE_KINDS])
 async def test_a_name_taken_by_any_kind_cannot_be_created_again(
     metadata_store: MetadataStore, first: ResourceKind, second: ResourceKind
 ) -> None:
@@ -94,6 +118,11 @@ async def test_a_deleted_name_is_free_for_the_other_kind(metadata_store: Metadat
     assert await metadata_store.get("adapter", "reused") is None
     tool = await metadata_store.get("tool", "reused")
     assert tool is not None and tool.data == {"v": 2}
+
+    await metadata_store.delete("tool", "reused", tool.version)
+    await metadata_store.create("server", "reused", {"v": 3})
+    server = await metadata_store.get("server", "reused")
+    assert server is not None and server.data == {"v": 3}
 
 
 async def test_update_with_the_current_version_replaces_data_and_changes_the_version(
@@ -209,6 +238,25 @@ async def test_concurrent_creates_of_one_name_in_two_kinds_never_leave_both(meta
         succeeded = [r for r in (adapter, tool) if not isinstance(r, BaseException)]
         assert len(succeeded) <= 1, f"both kinds were created under '{name}'"
         assert all(isinstance(r, Conflict) for r in (adapter, tool) if isinstance(r, BaseException))
+        present = [kind for kind in RESOURCE_KINDS if await clients[0].get(kind, name) is not None]
+        assert present == [r.kind for r in succeeded]
+
+
+async def test_concurrent_creates_of_one_name_in_all_three_kinds_leave_at_most_one(
+    metadata_stores: StoreOpener,
+) -> None:
+    clients: list[MetadataStore] = [await metadata_stores.open() for _ in range(3)]
+    for round_ in range(5):
+        name = f"three-way-{round_}"
+
+        results = await asyncio.gather(
+            *(client.create(kind, name, {"kind": kind}) for client, kind in zip(clients, RESOURCE_KINDS, strict=True)),
+            return_exceptions=True,
+        )
+
+        succeeded = [r for r in results if not isinstance(r, BaseException)]
+        assert len(succeeded) <= 1, f"more than one kind was created under '{name}': {succeeded}"
+        assert all(isinstance(r, Conflict) for r in results if isinstance(r, BaseException))
         present = [kind for kind in RESOURCE_KINDS if await clients[0].get(kind, name) is not None]
         assert present == [r.kind for r in succeeded]
 

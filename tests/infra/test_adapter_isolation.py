@@ -165,8 +165,25 @@ def test_only_the_router_reaches_the_gateway_and_the_tools(committed_stacks: dic
     assert not connects(ADAPTER, GATEWAY, 8000)
     assert not connects(ADAPTER, TOOL, 9090)
     assert not connects(TOOL, ADAPTER, 8000)
-    assert not connects(ROUTER, ADAPTER, 8000)
     assert not connects(GATEWAY, TOOL, 9090)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_router_reaches_adapters_on_the_mcp_port_only_for_virtual_servers(
+    committed_stacks: dict[str, Recorded], stack: str
+) -> None:
+    policies = _policies(committed_stacks[stack])
+
+    def connects(source: Endpoint, target: Endpoint, port: int) -> bool:
+        return allowed(policies, "Egress", source, target, port) and allowed(policies, "Ingress", target, source, port)
+
+    for variant in ("adapter", "command", "workload-identity"):  # every adapter pod the runtime builds
+        adapter = _runtime_pod(RUNTIME_PODS[variant], "10.244.2.20")
+        assert connects(ROUTER, adapter, 8000), variant
+        assert not connects(ROUTER, adapter, 9090), variant
+        assert not connects(TOOL, adapter, 8000), variant
+    other_router = Endpoint("10.244.2.13", ADAPTER_NS, ROUTER.labels)
+    assert not connects(ROUTER, other_router, 8000), "the router does not call itself"
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -85,14 +85,20 @@ def test_without_identities_the_cosmos_key_is_delivered_only_through_the_secret(
     assert "MCPGW_COSMOS__KEY" not in stack.k8s("ConfigMap", "mcpgateway-config")["data"]
 
 
-def test_cosmos_has_the_three_containers_and_sessions_expire_by_ttl(azure_stack: Recorded) -> None:
+def test_cosmos_has_a_container_per_record_kind_and_sessions_expire_by_ttl(
+    azure_stack: Recorded,
+) -> None:
     containers = {
         c.inputs["containerName"]: c.inputs["resource"]
         for c in azure_stack.of_type("azure-native:cosmosdb:SqlResourceSqlContainer")
     }
-    assert set(containers) == {"adapters", "tools", "sessions"}
+    assert set(containers) == {"adapters", "tools", "servers", "sessions"}
     assert containers["sessions"]["defaultTtl"] == -1
-    assert "defaultTtl" not in containers["adapters"]
+    assert "defaultTtl" not in containers["adapters"] and "defaultTtl" not in containers["servers"]
+    # The gateway is told each container's name (it cannot create containers with its data-plane role).
+    env = azure_stack.k8s("ConfigMap", "mcpgateway-config")["data"]
+    assert env["MCPGW_COSMOS__SERVERS_CONTAINER"] == "servers"
+    assert env["MCPGW_COSMOS__CREATE_IF_MISSING"] == "false"
     assert azure_stack.one("azure-native:cosmosdb:SqlResourceSqlDatabase").inputs["databaseName"] == "mcpgateway"
 
 

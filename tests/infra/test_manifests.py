@@ -157,6 +157,7 @@ def test_each_policy_sits_in_the_namespace_of_the_pods_it_selects(azure_stack: R
         "allow-gateway-ingress": "mcp-gateway",
         "default-deny-ingress": "adapter",
         "allow-mcp-from-gateway": "adapter",
+        "allow-adapters-from-router": "adapter",
         "allow-tools-from-router": "adapter",
         "allow-router-metrics": "adapter",
         "adapter-egress": "adapter",

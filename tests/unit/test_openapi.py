@@ -20,3 +20,7 @@ def test_every_control_plane_endpoint_is_documented() -> None:
         assert set(paths[f"/{kind}/{{name}}"]) == {"get", "put", "delete"}
         assert "get" in paths[f"/{kind}/{{name}}/status"] and "get" in paths[f"/{kind}/{{name}}/logs"]
     assert paths["/adapters"]["post"]["responses"]["201"]
+    # Virtual servers run nothing: the same five operations, no status, logs or restart.
+    assert set(paths["/servers"]) == {"get", "post"}
+    assert set(paths["/servers/{name}"]) == {"get", "put", "delete"}
+    assert not [path for path in paths if path.startswith("/servers/{name}/")]

@@ -1,12 +1,12 @@
-"""Azure Cosmos DB (NoSQL) records: adapters and tools here; session routes in ``sessions.py``.
+"""Azure Cosmos DB (NoSQL) records: adapters, tools and virtual servers here; session routes in ``sessions.py``.
 
-One item per record, ``{"id": name, "kind": kind, "data": {...}}``, in the adapters or tools container
-(partition key ``/id``, so every point read and write touches one logical partition). The record's version
-is the item's ``_etag``; updates and deletes send it with If-Match, so a concurrent change makes Cosmos
-answer 412 and the writer gets ``Conflict`` instead of silently overwriting.
+One item per record, ``{"id": name, "kind": kind, "data": {...}}``, in the adapters, tools or servers
+container (partition key ``/id``, so every point read and write touches one logical partition). The record's
+version is the item's ``_etag``; updates and deletes send it with If-Match, so a concurrent change makes
+Cosmos answer 412 and the writer gets ``Conflict`` instead of silently overwriting.
 
-Names are unique across kinds although they live in two containers, and Cosmos has no cross-container
-transaction. ``create`` therefore checks the other container, creates, then checks the other container
+Names are unique across kinds although they live in three containers, and Cosmos has no cross-container
+transaction. ``create`` therefore checks the other containers, creates, then checks the other containers
 again and deletes its own item when a twin appeared meanwhile. Two simultaneous creators of the same name
 in different kinds both back out (both get ``Conflict``); neither wins silently. Between a creator's insert
 and its rollback a reader may briefly see both items, and a process that dies inside that window leaves
@@ -24,20 +24,22 @@ from azure.cosmos.exceptions import CosmosHttpResponseError
 
 from gateway.errors import BackendError, Conflict, NotFound
 from gateway.settings import CosmosSettings
-from gateway.stores.base import RESOURCE_KINDS, ResourceKind, StoredRecord
+from gateway.stores.base import RESOURCE_KINDS, ResourceKind, StoredRecord, a_kind
 from gateway.stores.cosmos.account import CosmosAccount
 
 log = logging.getLogger(__name__)
 
 
 class CosmosMetadataStore:
-    """Adapter and tool records in two Cosmos containers with ETag-based optimistic concurrency."""
+    """Adapter, tool and virtual server records in a Cosmos container per kind, with ETag-based optimistic
+    concurrency."""
 
     def __init__(self, settings: CosmosSettings, account: CosmosAccount | None = None) -> None:
         self._account = account or CosmosAccount(settings)
         self._container_names: dict[ResourceKind, str] = {
             "adapter": settings.adapters_container,
             "tool": settings.tools_container,
+            "server": settings.servers_container,
         }
         self._containers: dict[ResourceKind, ContainerProxy] = {}
 
@@ -68,8 +70,9 @@ class CosmosMetadataStore:
         return sorted((_record(kind, item) for item in items if _holds_object(kind, item)), key=lambda r: r.name)
 
     async def create(self, kind: ResourceKind, name: str, data: dict[str, Any]) -> StoredRecord:
-        other = _other(kind)
-        await self._refuse_if_taken(other, name)
+        others = [other for other in RESOURCE_KINDS if other != kind]
+        for other in others:
+            await self._refuse_if_taken(other, name)
         body = {"id": name, "kind": kind, "data": data}
         try:
             item = await self._account.call(
@@ -77,11 +80,12 @@ class CosmosMetadataStore:
             )
         except CosmosHttpResponseError as exc:
             if exc.status_code == 409:
-                raise Conflict(f"The name '{name}' is already used by an {kind}.") from exc
+                raise Conflict(f"The name '{name}' is already used by {a_kind(kind)}.") from exc
             raise
-        if await self._read(other, name) is not None:
-            await self._roll_back(kind, name, item["_etag"])
-            raise Conflict(f"The name '{name}' is already used by a {other}.")
+        for other in others:
+            if await self._read(other, name) is not None:
+                await self._roll_back(kind, name, item["_etag"])
+                raise Conflict(f"The name '{name}' is already used by {a_kind(other)}.")
         return _record(kind, item)
 
     async def update(self, kind: ResourceKind, name: str, data: dict[str, Any], expected_version: str) -> StoredRecord:
@@ -122,7 +126,7 @@ class CosmosMetadataStore:
 
     async def _refuse_if_taken(self, kind: ResourceKind, name: str) -> None:
         if await self._read(kind, name) is not None:
-            raise Conflict(f"The name '{name}' is already used by a {kind}.")
+            raise Conflict(f"The name '{name}' is already used by {a_kind(kind)}.")
 
     async def _roll_back(self, kind: ResourceKind, name: str, etag: str) -> None:
         try:
@@ -142,10 +146,6 @@ class CosmosMetadataStore:
         if container is None:
             raise BackendError("the Cosmos metadata store is not open")
         return container
-
-
-def _other(kind: ResourceKind) -> ResourceKind:
-    return "tool" if kind == "adapter" else "adapter"
 
 
 def _meaning(exc: CosmosHttpResponseError, kind: ResourceKind, name: str) -> Exception:

@@ -12,7 +12,11 @@
   streaming in-process transport (tests/support/asgi.py). The router's own HTTP clients are real: it
   polls the catalog and calls the tools over loopback sockets. ``router_on_socket``: the same app served
   by uvicorn, for the tests that send raw bytes.
-- ``connect``: the real ``mcp`` SDK client over ``httpx2``, with the gateway's headers.
+- ``connect``: the real ``mcp`` SDK client over ``httpx2``, with the gateway's headers (and, for a virtual
+  server, ``X-Mcp-Virtual-Server`` as the gateway's ``/servers/{name}/mcp`` route adds it).
+- adapters for virtual servers: the real sample MCP server (sample-servers/mcp-example) and an "issues"
+  MCP server written for these tests (tools with and without ``readOnlyHint``, a prompt, resources), each
+  served on a thread behind a recorder of the request headers it receives (:class:`Adapter`).
 
 Nothing sleeps for synchronisation: every wait polls a condition with a deadline.
 """
@@ -38,8 +42,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from tests.support.asgi import StreamingASGITransport, StreamingASGITransport2, running_lifespan
-from tests.support.inprocess import sample_module
-from tests.support.paths import TOOL_EXAMPLE
+from tests.support.inprocess import sample_mcp_app, sample_module
+from tests.support.paths import MCP_EXAMPLE, TOOL_EXAMPLE
 from tests.support.ports import free_port
 from tests.support.servers import UvicornThread
 from tests.support.waiting import async_wait_for
@@ -59,9 +63,14 @@ def threaded(app: Any) -> UvicornThread:
 
 @dataclass
 class FakeCatalog:
-    """Mutable catalog served like the gateway's internal endpoint: ETag, If-None-Match, the secret."""
+    """Mutable catalog served like the gateway's internal endpoint: ETag, If-None-Match, the secret.
+
+    ``adapters`` and ``servers`` (virtual servers) are in the body only once something was put there, as an
+    older gateway sends neither list."""
 
     tools: dict[str, dict[str, Any]] = field(default_factory=dict)
+    adapters: dict[str, Any] = field(default_factory=dict)
+    servers: dict[str, Any] = field(default_factory=dict)
     revision: int = 1
     requests: int = 0
     failing: bool = False
@@ -106,6 +115,50 @@ class FakeCatalog:
             self.tools.pop(name, None)
             self.revision += 1
 
+    def put_adapter(
+        self,
+        name: str,
+        urls: list[str],
+        *,
+        created_by: str = "alice",
+        required_roles: list[str] | None = None,
+        remote: bool = False,
+    ) -> None:
+        item = {
+            "name": name,
+            "createdBy": created_by,
+            "requiredRoles": required_roles or [],
+            "urls": urls,
+            "remote": remote,
+        }
+        self.put_raw("adapters", name, item)
+
+    def put_server(
+        self,
+        name: str,
+        members: list[dict[str, Any]],
+        *,
+        created_by: str = "alice",
+        required_roles: list[str] | None = None,
+        tool_search: str = "off",
+        description: str | None = None,
+    ) -> None:
+        item = {
+            "name": name,
+            "createdBy": created_by,
+            "requiredRoles": required_roles or [],
+            "description": description or f"The {name} server.",
+            "members": members,
+            "toolSearch": tool_search,
+        }
+        self.put_raw("servers", name, item)
+
+    def put_raw(self, kind: str, key: str, item: Any) -> None:
+        """Any item (malformed ones too) in the ``adapters`` or ``servers`` list, under ``key``."""
+        with self.lock:
+            getattr(self, kind)[key] = item
+            self.revision += 1
+
     def app(self) -> Starlette:
         async def catalog(request: Request) -> Response:
             with self.lock:
@@ -117,7 +170,10 @@ class FakeCatalog:
                 etag = f'"{self.revision}"'
                 if request.headers.get("if-none-match") == etag:
                     return Response(status_code=304, headers={"ETag": etag})
-                body = {"version": etag, "tools": list(self.tools.values())}
+                body: dict[str, Any] = {"version": etag, "tools": list(self.tools.values())}
+                if self.adapters or self.servers:
+                    body["adapters"] = list(self.adapters.values())
+                    body["servers"] = list(self.servers.values())
             return JSONResponse(body, headers={"ETag": etag})
 
         return Starlette(routes=[Route("/internal/tool-catalog", catalog)])
@@ -281,7 +337,9 @@ def router_on_socket(catalog: FakeCatalog, catalog_server: str) -> Iterator[Rout
 Connect = Callable[..., AbstractAsyncContextManager[Client]]
 
 
-def gateway_headers(user: str | None, roles: list[str] | None, secret: str | None = SECRET) -> dict[str, str]:
+def gateway_headers(
+    user: str | None, roles: list[str] | None, secret: str | None = SECRET, server: str | None = None
+) -> dict[str, str]:
     headers: dict[str, str] = {}
     if secret is not None:
         headers["X-Gateway-Secret"] = secret
@@ -289,6 +347,8 @@ def gateway_headers(user: str | None, roles: list[str] | None, secret: str | Non
         headers["X-Mcp-UserId"] = user
     if roles:
         headers["X-Mcp-Roles"] = ",".join(roles)
+    if server is not None:
+        headers["X-Mcp-Virtual-Server"] = server
     return headers
 
 
@@ -304,6 +364,7 @@ def connect(router: RouterUnderTest) -> Connect:
         mode: str = "legacy",
         on_message: Callable[[IncomingMessage], None] | None = None,
         on_response: Callable[[httpx2.Response], None] | None = None,
+        server: str | None = None,
     ) -> AsyncIterator[Client]:
         async def handler(message: IncomingMessage) -> None:
             if on_message is not None:
@@ -315,7 +376,7 @@ def connect(router: RouterUnderTest) -> Connect:
 
         http = httpx2.AsyncClient(
             transport=StreamingASGITransport2(router.app),
-            headers=gateway_headers(user, roles),
+            headers=gateway_headers(user, roles, server=server),
             timeout=httpx2.Timeout(30, read=60),
             event_hooks={"response": [response_hook]},
         )
@@ -325,3 +386,110 @@ def connect(router: RouterUnderTest) -> Connect:
                 yield client
 
     return _connect
+
+
+# --- adapters (MCP servers) for virtual servers -------------------------------------------------------------
+
+
+@dataclass
+class Adapter:
+    """An MCP server on a loopback port: its endpoint, and the headers of every request it received."""
+
+    url: str
+    received: list[dict[str, str]]
+
+    def identities(self) -> set[tuple[str | None, str | None]]:
+        """The (X-Mcp-UserId, X-Mcp-Roles) pairs the adapter has seen."""
+        return {(h.get("x-mcp-userid"), h.get("x-mcp-roles")) for h in self.received}
+
+
+def recording(app: Any, received: list[dict[str, str]]) -> Any:
+    """``app`` behind a pure ASGI wrapper that keeps each HTTP request's headers (lower-case names)."""
+
+    async def wrapper(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            received.append({k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]})
+        await app(scope, receive, send)
+
+    return wrapper
+
+
+def issues_app() -> Any:
+    """An MCP server written for these tests: read-only and destructive tools, a failing one, a prompt and
+    resources (both protocol eras, as any ``MCPServer``)."""
+    from mcp.server.mcpserver import MCPServer
+    from mcp.server.mcpserver.exceptions import ToolError
+    from mcp_types import ToolAnnotations
+
+    app = MCPServer(name="Issues", version="1.0.0", log_level="WARNING")
+    read_only = ToolAnnotations(read_only_hint=True)
+
+    @app.tool(description="Get one issue by number", annotations=read_only)
+    def get_issue(number: int) -> dict[str, Any]:
+        return {"number": number, "title": f"Issue {number}", "state": "open"}
+
+    @app.tool(description="Get a user by login", annotations=read_only)
+    def get_user(login: str) -> dict[str, Any]:
+        return {"login": login}
+
+    @app.tool(description="Search issues by words in their title or body", annotations=read_only)
+    def search_issues(query: str) -> dict[str, Any]:
+        return {"query": query, "found": [1, 2]}
+
+    @app.tool(description="Delete an issue for good", annotations=ToolAnnotations(destructive_hint=True))
+    def delete_issue(number: int) -> str:
+        return f"deleted {number}"
+
+    @app.tool(description="Always fails")
+    def broken() -> str:
+        raise ToolError("the issue tracker is on fire")
+
+    @app.prompt(description="Triage an issue")
+    def triage(number: str) -> str:
+        return f"Please triage issue {number}."
+
+    @app.resource("issues://readme", name="readme", description="How issues work", mime_type="text/plain")
+    def readme() -> str:
+        return "File issues with care."
+
+    return app.streamable_http_app(host="127.0.0.1")
+
+
+@pytest.fixture(scope="session")
+def issues_adapter() -> Iterator[Adapter]:
+    received: list[dict[str, str]] = []
+    with threaded(recording(issues_app(), received)) as server:
+        yield Adapter(f"{server.url}/mcp", received)
+
+
+@pytest.fixture(scope="session")
+def example_adapter() -> Iterator[Adapter]:
+    """The real sample MCP server (sample-servers/mcp-example: one ``add`` tool)."""
+    received: list[dict[str, str]] = []
+    with threaded(recording(sample_mcp_app(MCP_EXAMPLE), received)) as server:
+        yield Adapter(f"{server.url}/mcp", received)
+
+
+def handshake_era_only(app: Any) -> Any:
+    """``app`` as a server that speaks only the handshake era: a 2026-07-28 request (``server/discover``) gets
+    the 400 and JSON-RPC error a server without that revision answers."""
+
+    async def wrapper(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and (b"mcp-protocol-version", b"2026-07-28") in scope["headers"]:
+            response = JSONResponse(
+                {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": "Unsupported protocol version"}},
+                status_code=400,
+            )
+            await response(scope, receive, send)
+            return
+        await app(scope, receive, send)
+
+    return wrapper
+
+
+@pytest.fixture(scope="session")
+def legacy_issues_adapter() -> Iterator[Adapter]:
+    """The issues server speaking only the handshake era (sessions, ``initialize``)."""
+    received: list[dict[str, str]] = []
+    with threaded(recording(handshake_era_only(issues_app()), received)) as server:
+        yield Adapter(f"{server.url}/mcp", received)

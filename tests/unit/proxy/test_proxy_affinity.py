@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from gateway.errors import NotFound
+from gateway.names import ROUTER_WORKLOAD
 from gateway.proxy.affinity import SESSION_NOT_FOUND, SessionAffinity
 from gateway.proxy.replicas import Replicas, Target
 from gateway.runtimes.base import Endpoint, WorkloadStatus
@@ -120,3 +121,19 @@ async def test_forget_removes_the_route(affinity: SessionAffinity, sessions: Mem
     await sessions.put(key, SessionRoute(REPLICA.id, REPLICA.url))
     await affinity.forget(key)
     assert await sessions.get(key) is None
+
+
+async def test_a_virtual_servers_sessions_are_its_own_though_the_router_serves_them(affinity: SessionAffinity) -> None:
+    alpha = Target(ROUTER_WORKLOAD, is_router=True, server="alpha")
+    beta = Target(ROUTER_WORKLOAD, is_router=True, server="beta")
+    router = Target(ROUTER_WORKLOAD, is_router=True)
+    assert (alpha.name, alpha.scope, alpha.kind, alpha.label) == (ROUTER_WORKLOAD, "servers/alpha", "server", "alpha")
+    assert (router.scope, router.kind) == (ROUTER_WORKLOAD, "router")
+
+    await affinity.bind("alice", alpha.scope, REPLICA, answer(session_id="s-1"))
+
+    key, endpoint = await affinity.resolve("alice", alpha, "s-1")
+    assert key == SessionKey("alice", "servers/alpha", "s-1") and endpoint == REPLICA
+    for other in (beta, router, Target("alpha", is_router=False)):
+        with pytest.raises(NotFound, match=SESSION_NOT_FOUND):
+            await affinity.resolve("alice", other, "s-1")

@@ -1,0 +1,60 @@
+"""A virtual server end to end: created through the gateway's REST API (``POST /adapters``, ``POST /servers``),
+used through its data-plane route ``/servers/{name}/mcp``, served by the real tool router (issue #19).
+
+In process (tests/support/inprocess.py): the gateway in the test's event loop with the real router on a
+thread, reading the gateway's real catalog; the adapter is the issues MCP server of router_harness.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from router_harness import Adapter, issues_app, recording
+
+from tests.support.inprocess import InProcessGateway, in_process_gateway, serve
+from tests.support.waiting import async_wait_for
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[Adapter]:
+    received: list[dict[str, str]] = []
+    with serve(recording(issues_app(), received)) as server:
+        yield Adapter(f"{server.url}/mcp", received)
+
+
+async def _router_knows(gateway: InProcessGateway, server: str) -> None:
+    def known() -> bool:
+        return server in gateway.router_app.state.catalog.current.servers
+
+    await async_wait_for(known, timeout=10, interval=0.05, what=f"the router to load server {server!r}")
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_a_server_created_through_the_gateway_is_served_by_the_router(upstream: Adapter, mode: str) -> None:
+    async with in_process_gateway(router=True) as gateway:
+        await gateway.add_adapter("issues", upstream.url, roles=["mcp.user"], owner="alice")
+        body: dict[str, Any] = {
+            "name": "dev-tools",
+            "requiredRoles": ["mcp.user"],
+            "members": [{"adapter": "issues", "include": ["get_*"], "overrides": {"get_user": {"alias": "who"}}}],
+            "toolSearch": "beside",
+        }
+        created = await gateway.client("alice").post("/servers", json=body)
+        assert created.status_code == 201, created.text
+        await _router_knows(gateway, "dev-tools")
+        before = len(upstream.received)
+        async with gateway.mcp_client("/servers/dev-tools/mcp", user="carol", roles="mcp.user", mode=mode) as mcp:
+            listed = [t.name for t in (await mcp.list_tools()).tools]
+            issue = await mcp.call_tool("issues__get_issue", {"number": 4})
+            found = await mcp.call_tool("search_tools", {"query": "user login"})
+        async with gateway.mcp_client("/mcp", user="carol", roles="mcp.user", mode=mode) as plain:
+            assert (await plain.list_tools()).tools == []
+    assert listed == ["search_tools", "call_tool", "issues__get_issue", "who"]
+    assert issue.structured_content == {"number": 4, "title": "Issue 4", "state": "open"}
+    assert found.structured_content is not None and found.structured_content["tools"][0]["name"] == "who"
+    # The adapter saw carol as the gateway presents her, and neither the router's secret nor the server header.
+    seen = upstream.received[before:]
+    assert seen and {(h.get("x-mcp-userid"), h.get("x-mcp-roles")) for h in seen} == {("carol", "mcp.user")}
+    assert not any({"x-gateway-secret", "x-mcp-virtual-server", "authorization"} & set(h) for h in seen)

@@ -1,0 +1,563 @@
+"""The router as an MCP client of adapters: what a virtual server's adapter members list and run (issue #19).
+
+Every exchange opens its own upstream MCP session (the SDK's ``Client`` over streamable HTTP) on one of the
+adapter's ready ``urls`` and closes it afterwards: correct first, fast later (a pool of sessions per
+downstream session is left for later, docs/toolrouter.md). What makes that affordable:
+
+- the HTTP goes through the executor's aiohttp pools (:class:`PooledTransport`, an ``httpx2`` transport), so
+  connections are reused, ``remote`` adapters connect only where the SSRF guard allows (the same guarded
+  pool as ``url`` tools), proxy variables are ignored and no cookie is kept;
+- the protocol era each url speaks is remembered (:class:`_Era`): a 2026-07-28 adapter then costs one
+  request per exchange, a handshake-era one ``initialize``, ``notifications/initialized``, the request and
+  the ``DELETE``; the session's standalone ``GET`` stream is never opened (nothing server-initiated is
+  relayed yet);
+- each adapter's lists are cached per (adapter, its urls, the caller's identity) for
+  ``upstream_list_cache_seconds``, dropped when the catalog version changes, and fetched once however many
+  callers ask at the same moment.
+
+Towards the adapter the router sends what the gateway's data plane sends: ``X-Mcp-UserId`` and
+``X-Mcp-Roles`` of the caller (gateway/proxy/headers.py, which the router may not import; the rule is
+mirrored in :func:`identity_headers`), never the gateway secret nor any token. The cache key holds the
+caller's identity because an adapter may list different things to different users.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import aiohttp
+import anyio
+import httpx2
+import mcp_types as types
+from mcp import Client
+from mcp.client.session import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from pydantic import ValidationError
+from yarl import URL
+
+from gateway.auth.principal import Principal
+from gateway.netguard import is_address_refusal
+from gateway.telemetry.tracing import with_trace_headers
+from toolrouter.catalog import AdapterEntry
+from toolrouter.executor import ToolExecutor, error_result
+
+logger = logging.getLogger(__name__)
+
+USER_ID_HEADER = "x-mcp-userid"
+ROLES_HEADER = "x-mcp-roles"
+MAX_PAGES = 100
+"""Pages of one upstream list followed at most: a paginator that never ends cannot hang a request."""
+MAX_ITEMS = 1000
+"""Items of one upstream list kept at most (tools, prompts or resources of one adapter)."""
+ERA_MEMORY_SECONDS = 300.0
+FAILED_LIST_CACHE_SECONDS = 5.0
+"""A member that failed to list is not asked again for this long (per caller): a down adapter must not make
+every ``tools/list`` of its servers wait for it."""
+MAX_CACHED_LISTS = 10_000
+
+# Request headers the pool sets itself, and everything that could carry a credential (none is ever set here).
+_REQUEST_HEADERS_NOT_SENT = frozenset(
+    {
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "te",
+        "upgrade",
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "x-gateway-secret",
+    }
+)
+_RESPONSE_HEADERS_DROPPED = frozenset({"transfer-encoding", "connection", "keep-alive", "set-cookie"})
+
+
+def identity_headers(principal: Principal) -> dict[str, str]:
+    """The caller as the gateway's data plane presents it to an adapter: the user id and, when there are any,
+    the roles, sorted and comma-separated (``gateway.proxy.headers.upstream_request_headers``)."""
+    headers = {USER_ID_HEADER: principal.user_id}
+    if principal.roles:
+        headers[ROLES_HEADER] = ",".join(sorted(principal.roles))
+    return headers
+
+
+class UpstreamError(Exception):
+    """An adapter did not answer as an MCP server should; the message names no address (safe to show).
+
+    ``fresh`` is False when the failure is a remembered one (the list cache), already logged once."""
+
+    def __init__(self, message: str, *, fresh: bool = True) -> None:
+        super().__init__(message)
+        self.fresh = fresh
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class PooledTransport(httpx2.AsyncBaseTransport):
+    """An ``httpx2`` transport (what the SDK's client speaks) over one of the executor's aiohttp pools.
+
+    ``GET`` (a session's standalone stream, for server-initiated messages) is answered ``405`` here without
+    contacting the adapter: the router relays none yet. The first connection failure is kept in
+    :attr:`failure` so the caller can say what went wrong (the SDK only sees an ``httpx2`` error).
+    """
+
+    def __init__(self, pool: aiohttp.ClientSession, *, max_response_bytes: int, connect_timeout: float) -> None:
+        self._pool = pool
+        self._max_bytes = max_response_bytes
+        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, connect=connect_timeout)
+        self.failure: BaseException | None = None
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        if request.method == "GET":
+            return httpx2.Response(405, headers={"allow": "POST, DELETE"}, request=request)
+        body = await request.aread()
+        headers = [
+            (k.lower(), v) for k, v in request.headers.multi_items() if k.lower() not in _REQUEST_HEADERS_NOT_SENT
+        ]
+        # The trace continues into the adapter (W3C traceparent), as into a registered tool.
+        headers = with_trace_headers(headers)
+        try:
+            response = await self._pool.request(
+                request.method,
+                URL(str(request.url), encoded=True),
+                data=body,
+                headers=headers,
+                allow_redirects=False,
+                # httpx2 decodes what the headers say; aiohttp must not decode it first.
+                auto_decompress=False,
+                timeout=self._timeout,
+            )
+        except (aiohttp.ClientError, OSError) as exc:
+            self.failure = self.failure or exc
+            raise httpx2.ConnectError(type(exc).__name__, request=request) from exc
+        response_headers = [
+            (k.decode("latin-1"), v.decode("latin-1"))
+            for k, v in response.raw_headers
+            if k.decode("latin-1").lower() not in _RESPONSE_HEADERS_DROPPED
+        ]
+        # An SSE body is a stream of messages, bounded per event by the SDK (max_sse_event_size); a JSON body
+        # is one message, bounded here.
+        is_sse = response.headers.get("content-type", "").lower().startswith("text/event-stream")
+        stream = _PooledStream(response, None if is_sse else self._max_bytes, self)
+        return httpx2.Response(response.status, headers=response_headers, stream=stream, request=request)
+
+
+class _PooledStream(httpx2.AsyncByteStream):
+    def __init__(self, response: aiohttp.ClientResponse, limit: int | None, transport: PooledTransport) -> None:
+        self._response = response
+        self._limit = limit
+        self._transport = transport
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        size = 0
+        try:
+            async for chunk in self._response.content.iter_any():
+                size += len(chunk)
+                if self._limit is not None and size > self._limit:
+                    self._transport.failure = self._transport.failure or _TooLarge()
+                    raise httpx2.ReadError("the reply is too large")
+                yield chunk
+        except (aiohttp.ClientError, OSError) as exc:
+            self._transport.failure = self._transport.failure or exc
+            raise httpx2.ReadError(type(exc).__name__) from exc
+
+    async def aclose(self) -> None:
+        if self._response.content.at_eof():
+            self._response.release()
+        else:
+            # Unread: the connection cannot be reused for another request.
+            self._response.close()
+
+
+@dataclass(frozen=True)
+class _Era:
+    discover: types.DiscoverResult | None
+    """The url's ``server/discover`` answer (2026-07-28), or None: it speaks the handshake era."""
+    until: float
+
+
+@dataclass
+class _Listed:
+    items: tuple[Any, ...] | None
+    """None: the fetch failed (``error`` says why)."""
+    error: str
+    until: float
+
+
+@dataclass
+class _Flight:
+    """One fetch in progress; later askers for the same key wait for it."""
+
+    done: anyio.Event = field(default_factory=anyio.Event)
+    result: _Listed | None = None
+
+
+_ItemT = TypeVar("_ItemT")
+ListKey = tuple[str, str, tuple[str, ...], bool, str, frozenset[str]]
+
+
+class AdapterClient:
+    """Lists and calls adapters' tools (and prompts and resources) as the calling user."""
+
+    def __init__(
+        self,
+        executor: ToolExecutor,
+        *,
+        call_timeout_seconds: float,
+        list_timeout_seconds: float,
+        list_cache_seconds: float,
+        max_response_bytes: int,
+        client_info: types.Implementation | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._executor = executor
+        self._call_timeout = call_timeout_seconds
+        self._list_timeout = list_timeout_seconds
+        self._list_ttl = list_cache_seconds
+        self._max_bytes = max_response_bytes
+        self._client_info = client_info
+        self._clock = clock
+        self._turns: dict[str, Iterator[int]] = {}
+        self._eras: dict[str, _Era] = {}
+        self._lists: dict[ListKey, _Listed] = {}
+        self._flights: dict[ListKey, _Flight] = {}
+        self._version: str | None = None
+
+    # --- sessions ------------------------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def session(
+        self, adapter: AdapterEntry, principal: Principal, url: str, transport: PooledTransport | None = None
+    ) -> AsyncIterator[ClientSession]:
+        """An initialized upstream session on ``url`` as ``principal``; ended (``DELETE``) on leaving."""
+        transport = transport or self.transport(adapter)
+        era = self._eras.get(url)
+        if era is not None and era.until <= self._clock():
+            era = None
+        mode: str = "auto"
+        prior: types.DiscoverResult | None = None
+        if era is not None and era.discover is None:
+            mode = "legacy"
+        elif era is not None and era.discover is not None:
+            prior = era.discover
+            mode = [v for v in MODERN_PROTOCOL_VERSIONS if v in prior.supported_versions][-1]
+        http = httpx2.AsyncClient(transport=transport, headers=identity_headers(principal), trust_env=False)
+        async with http:
+            streams = streamable_http_client(url, http_client=http, max_sse_event_size=self._max_bytes)
+            client = Client(
+                streams,
+                mode=mode,
+                prior_discover=prior,
+                cache=None,
+                client_info=self._client_info,
+                read_timeout_seconds=max(self._call_timeout, self._list_timeout),
+            )
+            try:
+                async with client:
+                    if era is None:
+                        self._remember_era(url, client.session.discover_result)
+                    yield client.session
+            except Exception:
+                # Whatever failed, probe the url's era again next time (a redeploy may have changed it).
+                self._eras.pop(url, None)
+                raise
+
+    def _remember_era(self, url: str, discovered: types.DiscoverResult | None) -> None:
+        now = self._clock()
+        if len(self._eras) >= MAX_CACHED_LISTS:  # replicas come and go with new ports: drop the stale ones
+            self._eras = {u: e for u, e in self._eras.items() if e.until > now}
+        self._eras[url] = _Era(discovered, now + ERA_MEMORY_SECONDS)
+
+    def transport(self, adapter: AdapterEntry) -> PooledTransport:
+        return PooledTransport(
+            self._executor.pool(guarded=adapter.remote),
+            max_response_bytes=self._max_bytes,
+            connect_timeout=min(10.0, self._list_timeout),
+        )
+
+    def next_url(self, adapter: AdapterEntry) -> str:
+        """Round-robin over the adapter's ready urls (callers check that there is one)."""
+        turn = self._turns.setdefault(adapter.name, itertools.count())
+        return adapter.urls[next(turn) % len(adapter.urls)]
+
+    # --- cached lists --------------------------------------------------------------------------------------
+
+    async def list_tools(self, adapter: AdapterEntry, principal: Principal, version: str) -> tuple[types.Tool, ...]:
+        """The adapter's tools as ``principal`` sees them (all pages); raises :class:`UpstreamError`."""
+        return await self._cached("tools", adapter, principal, version, _all_tools)
+
+    async def list_prompts(
+        self, adapter: AdapterEntry, principal: Principal, version: str
+    ) -> tuple[types.Prompt, ...]:
+        return await self._cached("prompts", adapter, principal, version, _all_prompts)
+
+    async def list_resources(
+        self, adapter: AdapterEntry, principal: Principal, version: str
+    ) -> tuple[types.Resource, ...]:
+        return await self._cached("resources", adapter, principal, version, _all_resources)
+
+    async def _cached(
+        self,
+        kind: str,
+        adapter: AdapterEntry,
+        principal: Principal,
+        version: str,
+        fetch: Callable[[ClientSession], Awaitable[tuple[_ItemT, ...]]],
+    ) -> tuple[_ItemT, ...]:
+        if version != self._version:
+            # A new catalog: adapters, urls or access may have changed; start again.
+            self._version = version
+            self._lists.clear()
+        key: ListKey = (kind, adapter.name, adapter.urls, adapter.remote, principal.user_id, principal.roles)
+        for _ in range(3):
+            listed = self._lists.get(key)
+            fresh = False
+            if listed is None or listed.until <= self._clock():
+                flight = self._flights.get(key)
+                if flight is None:
+                    listed, fresh = await self._fetch_once(key, kind, adapter, principal, fetch), True
+                else:
+                    await flight.done.wait()
+                    listed = flight.result
+                    if listed is None:  # the fetch it waited for was cancelled: fetch again
+                        continue
+            if listed.items is None:
+                raise UpstreamError(listed.error, fresh=fresh)
+            return listed.items
+        raise UpstreamError("the list could not be fetched")
+
+    async def _fetch_once(
+        self,
+        key: ListKey,
+        kind: str,
+        adapter: AdapterEntry,
+        principal: Principal,
+        fetch: Callable[[ClientSession], Awaitable[tuple[_ItemT, ...]]],
+    ) -> _Listed:
+        flight = self._flights[key] = _Flight()
+        try:
+            try:
+                items: tuple[Any, ...] = await self._fetch(kind, adapter, principal, fetch)
+            except UpstreamError as exc:
+                listed = _Listed(None, str(exc), self._clock() + min(self._list_ttl, FAILED_LIST_CACHE_SECONDS))
+            else:
+                listed = _Listed(items, "", self._clock() + self._list_ttl)
+            if len(self._lists) >= MAX_CACHED_LISTS:
+                now = self._clock()
+                self._lists = {k: v for k, v in self._lists.items() if v.until > now}
+                if len(self._lists) >= MAX_CACHED_LISTS:
+                    self._lists.clear()
+            self._lists[key] = flight.result = listed
+            return listed
+        finally:
+            self._flights.pop(key, None)
+            flight.done.set()
+
+    async def _fetch(
+        self,
+        kind: str,
+        adapter: AdapterEntry,
+        principal: Principal,
+        fetch: Callable[[ClientSession], Awaitable[tuple[_ItemT, ...]]],
+    ) -> tuple[_ItemT, ...]:
+        if not adapter.urls:
+            raise UpstreamError("no ready replica")
+        first = self.next_url(adapter)
+        start = adapter.urls.index(first)
+        reason = "no answer"
+        try:
+            with anyio.fail_after(self._list_timeout):
+                # Each ready url in turn until one answers; a list is safe to ask twice.
+                for url in adapter.urls[start:] + adapter.urls[:start]:
+                    transport = self.transport(adapter)
+                    try:
+                        async with self.session(adapter, principal, url, transport) as session:
+                            return await fetch(session)
+                    except Exception as exc:
+                        reason = describe_failure(exc, transport)
+                        logger.warning("adapter %r at %s: %s/list failed: %s", adapter.name, url, kind, reason)
+        except TimeoutError:
+            reason = f"no answer within {self._list_timeout:g} s"
+            logger.warning("adapter %r: %s/list failed: %s", adapter.name, kind, reason)
+        raise UpstreamError(reason)
+
+    # --- calls ---------------------------------------------------------------------------------------------
+
+    async def call_tool(
+        self,
+        adapter: AdapterEntry,
+        principal: Principal,
+        exposed: str,
+        tool: types.Tool,
+        arguments: dict[str, Any] | None,
+    ) -> types.CallToolResult:
+        """Run ``tool`` (its original definition) on the adapter; every failure is an ``isError`` result that
+        names the tool as the caller knows it (``exposed``)."""
+        if not adapter.urls:
+            return error_result(f"Tool '{exposed}' has no ready replica; try again shortly.")
+        url = self.next_url(adapter)
+        transport = self.transport(adapter)
+        request = types.CallToolRequest(params=types.CallToolRequestParams(name=tool.name, arguments=arguments))
+        try:
+            with anyio.fail_after(self._call_timeout):
+                async with self.session(adapter, principal, url, transport) as session:
+                    if session.protocol_version in MODERN_PROTOCOL_VERSIONS and _declares_headers(tool):
+                        # Its x-mcp-header arguments must travel as Mcp-Param-* headers, which the SDK's
+                        # session derives from a listing of its own.
+                        await session.list_tools()
+                    # send_request, not call_tool: the result goes back as the adapter sent it (no second
+                    # tools/list to validate structuredContent; the caller's client validates it).
+                    return without_envelope(await session.send_request(request, types.CallToolResult))
+        except TimeoutError:
+            return error_result(f"Tool '{exposed}' timed out after {self._call_timeout:g} s.")
+        except Exception as exc:
+            reason = describe_failure(exc, transport)
+            logger.warning("adapter %r at %s: tools/call %r failed: %s", adapter.name, url, tool.name, reason)
+            return error_result(_call_failure_text(exposed, exc, transport, reason))
+
+    async def request(
+        self,
+        adapter: AdapterEntry,
+        principal: Principal,
+        send: Callable[[ClientSession], Awaitable[_ItemT]],
+    ) -> _ItemT:
+        """One exchange (``prompts/get``, ``resources/read``) on a fresh session; an upstream JSON-RPC error
+        is raised as the :class:`MCPError` it is, anything else as :class:`UpstreamError`."""
+        if not adapter.urls:
+            raise UpstreamError("no ready replica")
+        url = self.next_url(adapter)
+        transport = self.transport(adapter)
+        try:
+            with anyio.fail_after(self._call_timeout):
+                async with self.session(adapter, principal, url, transport) as session:
+                    return await send(session)
+        except TimeoutError:
+            raise UpstreamError(f"no answer within {self._call_timeout:g} s") from None
+        except Exception as exc:
+            cause = root_cause(exc)
+            if isinstance(cause, MCPError) and transport.failure is None:
+                raise cause from None
+            reason = describe_failure(exc, transport)
+            logger.warning("adapter %r at %s: request failed: %s", adapter.name, url, reason)
+            raise UpstreamError(reason) from None
+
+
+_ResultT = TypeVar("_ResultT", bound=types.Result)
+
+
+def without_envelope(result: _ResultT) -> _ResultT:
+    """``result`` minus the adapter's ``serverInfo`` stamp (2026-07-28 ``_meta``), which describes the server
+    that answered: the router stamps its own. Everything else is the adapter's, passed on as it is."""
+    meta = result.meta
+    if not meta or types.SERVER_INFO_META_KEY not in meta:
+        return result
+    rest = {k: v for k, v in meta.items() if k != types.SERVER_INFO_META_KEY}
+    return result.model_copy(update={"meta": rest or None})
+
+
+# --- lists, page by page ------------------------------------------------------------------------------------
+
+
+async def _pages(
+    session: ClientSession,
+    capable: bool,
+    page: Callable[[types.PaginatedRequestParams | None], Awaitable[tuple[list[_ItemT], str | None]]],
+) -> tuple[_ItemT, ...]:
+    if not capable:
+        return ()
+    items: list[_ItemT] = []
+    cursor: str | None = None
+    for _ in range(MAX_PAGES):
+        found, cursor = await page(types.PaginatedRequestParams(cursor=cursor) if cursor else None)
+        items.extend(found)
+        if cursor is None or len(items) >= MAX_ITEMS:
+            break
+    return tuple(items[:MAX_ITEMS])
+
+
+async def _all_tools(session: ClientSession) -> tuple[types.Tool, ...]:
+    async def page(params: types.PaginatedRequestParams | None) -> tuple[list[types.Tool], str | None]:
+        result = await session.list_tools(params=params)
+        return result.tools, result.next_cursor
+
+    capabilities = session.server_capabilities
+    return await _pages(session, capabilities is not None and capabilities.tools is not None, page)
+
+
+async def _all_prompts(session: ClientSession) -> tuple[types.Prompt, ...]:
+    async def page(params: types.PaginatedRequestParams | None) -> tuple[list[types.Prompt], str | None]:
+        result = await session.list_prompts(params=params)
+        return result.prompts, result.next_cursor
+
+    capabilities = session.server_capabilities
+    return await _pages(session, capabilities is not None and capabilities.prompts is not None, page)
+
+
+async def _all_resources(session: ClientSession) -> tuple[types.Resource, ...]:
+    async def page(params: types.PaginatedRequestParams | None) -> tuple[list[types.Resource], str | None]:
+        result = await session.list_resources(params=params)
+        return result.resources, result.next_cursor
+
+    capabilities = session.server_capabilities
+    return await _pages(session, capabilities is not None and capabilities.resources is not None, page)
+
+
+# --- failures -----------------------------------------------------------------------------------------------
+
+
+def _declares_headers(tool: types.Tool) -> bool:
+    return "x-mcp-header" in json.dumps(tool.input_schema)
+
+
+def root_cause(exc: BaseException) -> BaseException:
+    """The first leaf of an exception group (the SDK's task groups wrap what went wrong)."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
+
+
+def describe_failure(exc: BaseException, transport: PooledTransport) -> str:
+    """What went wrong, for logs and callers: never an address (aiohttp's messages name it)."""
+    failure = transport.failure
+    if isinstance(failure, _TooLarge):
+        return "the reply was too large"
+    if failure is not None and is_address_refusal(failure):
+        return "the address is one the gateway is not allowed to reach"
+    if failure is not None:
+        if isinstance(failure, aiohttp.ClientConnectorError | ConnectionRefusedError):
+            return "connection refused or host not found"
+        return "the connection broke before the reply was complete"
+    cause = root_cause(exc)
+    if isinstance(cause, MCPError):
+        return f"it answered JSON-RPC error {cause.code}: {cause.error.message}"
+    if isinstance(cause, ValidationError):
+        return "it answered something that is not a valid MCP result"
+    if isinstance(cause, httpx2.TransportError):
+        return f"the request failed ({type(cause).__name__})"
+    logger.error("unexpected failure talking to an adapter", exc_info=exc)
+    return f"the request failed ({type(cause).__name__})"
+
+
+def _call_failure_text(exposed: str, exc: BaseException, transport: PooledTransport, reason: str) -> str:
+    failure = transport.failure
+    if failure is not None and is_address_refusal(failure):
+        return (
+            f"Tool '{exposed}' is at an address the gateway is not allowed to reach "
+            "(link-local, cloud metadata, or a network this gateway does not reach); nothing was sent."
+        )
+    if failure is not None and not isinstance(failure, _TooLarge):
+        return f"Tool '{exposed}' is unreachable: {reason}."
+    return f"Tool '{exposed}' failed: {reason}."

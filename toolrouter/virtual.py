@@ -1,0 +1,229 @@
+"""Virtual servers (issue #19): what one caller sees of a server, and where each name it sees leads.
+
+A virtual server is a list of members, each an adapter (its own ``tools/list``, fetched upstream) or one
+registered tool (its catalog definition). :func:`tool_view` builds, for one caller, the ordered map from each
+exposed tool name to its member and original definition; ``tools/list`` lists it and ``tools/call`` resolves
+through it, so a name that the caller could not list cannot be called either.
+
+The rules, applied in member order:
+
+- a member the caller may not read (the adapter's or the tool record's ``createdBy``/``requiredRoles``,
+  ``gateway.auth.rbac.can_read``) is left out, as is one that is missing from the catalog;
+- ``include`` / ``exclude`` (fnmatch globs on the original names; empty: no filter) and ``readOnly``
+  (``readOnlyHint``) filter each member's tools, and the globs its prompts and resources (by name);
+- an adapter's tool is exposed as ``{adapter}__{tool}`` and a registered tool under its own name, unless
+  an override gives it an ``alias``; an override's ``description`` replaces the description;
+- when two members expose the same name the first keeps it and the later one is dropped (logged);
+- an adapter that does not answer is left out (logged) rather than failing the list.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+import anyio
+import mcp_types as types
+
+from gateway.auth.principal import Principal
+from gateway.auth.rbac import can_read
+from toolrouter.catalog import AdapterEntry, Catalog, CatalogEntry, Member, VirtualServer
+from toolrouter.upstream import AdapterClient, UpstreamError
+
+logger = logging.getLogger(__name__)
+
+SEPARATOR = "__"
+"""Between an adapter's name and its tool's: adapter names never contain it (``gateway.models.NAME_RE``)."""
+
+
+@dataclass(frozen=True)
+class ExposedTool:
+    """One tool of a virtual server as a caller sees it, and what it runs."""
+
+    tool: types.Tool
+    """As listed to the caller: the exposed name, the override's description."""
+    original: types.Tool
+    """As its own server defines it (the original name is what is called)."""
+    member: Member
+    entry: CatalogEntry | None = None
+    """The registered tool, for a tool member."""
+    adapter: AdapterEntry | None = None
+    """The adapter, for an adapter member."""
+
+
+def readable_server(catalog: Catalog, name: str, principal: Principal | None) -> VirtualServer | None:
+    """The server named ``name`` when ``principal`` may read it; None when it does not exist or they may not."""
+    server = catalog.servers.get(name)
+    if server is None or not can_read(principal, server.created_by, server.required_roles):
+        return None
+    return server
+
+
+def readable_adapter(catalog: Catalog, member: Member, principal: Principal) -> AdapterEntry | None:
+    if member.adapter is None:
+        return None
+    adapter = catalog.adapters.get(member.adapter)
+    if adapter is None or not can_read(principal, adapter.created_by, adapter.required_roles):
+        return None
+    return adapter
+
+
+def exposed_name(member: Member, original: str) -> str:
+    override = member.overrides.get(original)
+    if override is not None and override.alias:
+        return override.alias
+    return f"{member.adapter}{SEPARATOR}{original}" if member.adapter is not None else original
+
+
+def _exposed_definition(member: Member, original: types.Tool) -> types.Tool:
+    name = exposed_name(member, original.name)
+    override = member.overrides.get(original.name)
+    update: dict[str, object] = {"name": name}
+    if override is not None and override.description is not None:
+        update["description"] = override.description
+    return original.model_copy(update=update)
+
+
+async def tool_view(
+    catalog: Catalog, server: VirtualServer, principal: Principal, upstream: AdapterClient
+) -> dict[str, ExposedTool]:
+    """Exposed name -> :class:`ExposedTool`, in member order, of every tool ``principal`` may see in ``server``."""
+    adapters = _readable_adapters(catalog, server, principal)
+    upstream_tools = await _adapter_lists(catalog, server, principal, adapters, upstream.list_tools)
+    view: dict[str, ExposedTool] = {}
+    for index, member in enumerate(server.members):
+        candidates: list[tuple[types.Tool, CatalogEntry | None, AdapterEntry | None]] = []
+        if member.tool is not None:
+            registered = catalog.get(member.tool)
+            if registered is None or not can_read(principal, registered.created_by, registered.required_roles):
+                continue
+            candidates.append((registered.tool, registered, None))
+        elif index in upstream_tools:
+            candidates.extend((tool, None, adapters[index]) for tool in upstream_tools[index])
+        for original, entry, adapter in candidates:
+            if not member.keeps(original):
+                continue
+            definition = _exposed_definition(member, original)
+            if definition.name in view:
+                _dropped(catalog, server, member, "tool", definition.name)
+                continue
+            view[definition.name] = ExposedTool(definition, original, member, entry, adapter)
+    return view
+
+
+@dataclass(frozen=True)
+class ExposedPrompt:
+    prompt: types.Prompt
+    """As listed to the caller: named ``{adapter}__{prompt}``."""
+    original: types.Prompt
+    adapter: AdapterEntry
+
+
+@dataclass(frozen=True)
+class ExposedResource:
+    resource: types.Resource
+    """As the adapter lists it: resources keep their URI."""
+    adapter: AdapterEntry
+
+
+async def prompt_view(
+    catalog: Catalog, server: VirtualServer, principal: Principal, upstream: AdapterClient
+) -> dict[str, ExposedPrompt]:
+    """Exposed name (``{adapter}__{prompt}``) -> prompt, for every adapter member ``principal`` may read,
+    filtered by the member's ``include`` / ``exclude`` (overrides and ``readOnly`` are about tools); the first
+    member keeps a name two expose."""
+    adapters = _readable_adapters(catalog, server, principal)
+    found = await _adapter_lists(catalog, server, principal, adapters, upstream.list_prompts)
+    view: dict[str, ExposedPrompt] = {}
+    for index, prompts in sorted(found.items()):
+        adapter = adapters[index]
+        for prompt in prompts:
+            if not server.members[index].keeps_name(prompt.name):
+                continue
+            name = f"{adapter.name}{SEPARATOR}{prompt.name}"
+            if name in view:
+                _dropped(catalog, server, server.members[index], "prompt", name)
+                continue
+            view[name] = ExposedPrompt(prompt.model_copy(update={"name": name}), prompt, adapter)
+    return view
+
+
+async def resource_view(
+    catalog: Catalog, server: VirtualServer, principal: Principal, upstream: AdapterClient
+) -> dict[str, ExposedResource]:
+    """URI -> resource, for every adapter member ``principal`` may read, filtered by the member's ``include``
+    / ``exclude`` on the resource's ``name``; a URI two members list is the first's. ``resources/read`` finds
+    its member here: the URIs are not rewritten."""
+    adapters = _readable_adapters(catalog, server, principal)
+    found = await _adapter_lists(catalog, server, principal, adapters, upstream.list_resources)
+    view: dict[str, ExposedResource] = {}
+    for index, resources in sorted(found.items()):
+        for resource in resources:
+            if not server.members[index].keeps_name(resource.name):
+                continue
+            uri = str(resource.uri)
+            if uri in view:
+                _dropped(catalog, server, server.members[index], "resource", uri)
+                continue
+            view[uri] = ExposedResource(resource, adapters[index])
+    return view
+
+
+_reported: set[tuple[str, ...]] = set()
+
+
+def _dropped(catalog: Catalog, server: VirtualServer, member: Member, kind: str, name: str) -> None:
+    """Log a name an earlier member already exposes, once per catalog version (not on every request)."""
+    key = (catalog.version, server.name, member.label, kind, name)
+    if key in _reported:
+        return
+    if len(_reported) >= 10_000:
+        _reported.clear()
+    _reported.add(key)
+    logger.info(
+        "virtual server %r: %s exposes %s %r, which an earlier member already does; dropped",
+        server.name,
+        member.label,
+        kind,
+        name,
+    )
+
+
+def _readable_adapters(catalog: Catalog, server: VirtualServer, principal: Principal) -> dict[int, AdapterEntry]:
+    """Member index -> adapter, for the adapter members ``principal`` may read."""
+    return {i: a for i, m in enumerate(server.members) if (a := readable_adapter(catalog, m, principal))}
+
+
+_ItemT = TypeVar("_ItemT")
+Lister = Callable[[AdapterEntry, Principal, str], Awaitable[tuple[_ItemT, ...]]]
+
+
+async def _adapter_lists(
+    catalog: Catalog,
+    server: VirtualServer,
+    principal: Principal,
+    adapters: Mapping[int, AdapterEntry],
+    lister: Lister[_ItemT],
+) -> dict[int, tuple[_ItemT, ...]]:
+    """Each readable adapter member's list (member index -> items), fetched side by side; members that fail
+    are missing from the answer."""
+    found: dict[int, tuple[_ItemT, ...]] = {}
+
+    async def fetch(index: int, adapter: AdapterEntry) -> None:
+        try:
+            found[index] = await lister(adapter, principal, catalog.version)
+        except UpstreamError as exc:
+            # Logged as a warning when it happens, not again for each request while the failure is remembered.
+            log = logger.warning if exc.fresh else logger.debug
+            log("virtual server %r: adapter %r is left out: %s", server.name, adapter.name, exc)
+
+    if len(adapters) == 1:
+        ((index, adapter),) = adapters.items()
+        await fetch(index, adapter)
+        return found
+    async with anyio.create_task_group() as tasks:
+        for index, adapter in adapters.items():
+            tasks.start_soon(fetch, index, adapter)
+    return found
