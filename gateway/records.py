@@ -19,7 +19,7 @@ class AdapterAccess:
     of any other record (a virtual server's, a virtual server's members') are read the same way."""
 
     created_by: str | None
-    """``createdBy``; None when missing or blank."""
+    """``createdBy`` (:func:`stored_creator`)."""
     required_roles: Iterable[str]
     """``requiredRoles``, empty when missing or blank. Taken as stored: a damaged value is not repaired here,
     so it fails (or not) in ``can_read`` exactly where it always did, after the admin and creator checks."""
@@ -29,10 +29,17 @@ class AdapterAccess:
 
     @classmethod
     def of(cls, data: Mapping[str, Any]) -> AdapterAccess:
-        creator = data.get("createdBy")
         url = data.get("url")
         return cls(
-            created_by=str(creator) if creator else None,
+            created_by=stored_creator(data),
             required_roles=data.get("requiredRoles") or (),
             direct_url=str(url) if url and data.get("transport") != "sse" else None,
         )
+
+
+def stored_creator(data: Mapping[str, Any]) -> str | None:
+    """A record's ``createdBy`` as the one rule for reading and writing it: None when missing, blank or not
+    text. A damaged value never names a user, so only admins may use or change such a record (a number
+    stored there must not become the user id ``"123"``)."""
+    creator = data.get("createdBy")
+    return creator if isinstance(creator, str) and creator else None

@@ -49,6 +49,7 @@ from gateway.models import (
     shown,
 )
 from gateway.names import RESERVED_NAMES
+from gateway.records import stored_creator
 from gateway.runtimes.base import Runtime, WorkloadKind, WorkloadSpec, WorkloadStatus
 from gateway.runtimes.phase import workload_phase
 from gateway.services.reconcile import Reconciler
@@ -164,7 +165,7 @@ class RecordService(Generic[DataT, ResourceT]):
     async def _delete(self, principal: Principal, name: str, if_match: str | None) -> None:
         record = await self._existing(name)
         # The stored creator, not the loaded model: a damaged record stays deletable by its creator and admins.
-        if not can_write(principal, _stored_creator(record)):
+        if not can_write(principal, stored_creator(record.data)):
             raise Forbidden(NO_PERMISSION)
         _check_precondition(self.noun, name, record, if_match)
         await self._store.delete(self.kind, name, record.version)
@@ -279,7 +280,7 @@ class ResourceService(RecordService[WorkloadDataT, WorkloadResourceT]):
         """Replace the replicas one at a time with the same spec (a rolling restart)."""
         with audited(principal.user_id, f"{self.kind}.restart", name, success_status=202):
             record = await self._existing(name)
-            if not can_write(principal, _stored_creator(record)):
+            if not can_write(principal, stored_creator(record.data)):
                 raise Forbidden(NO_PERMISSION)
             await self._reconciler.restart(name)
             log.info("%s %s restarted by %s", self.kind, name, principal.user_id)
@@ -412,11 +413,6 @@ def etag_of(version: str) -> str:
 
 def _created_by(resource: ResourceData) -> str | None:
     return getattr(resource, "created_by", None)
-
-
-def _stored_creator(record: StoredRecord) -> str | None:
-    creator = record.data.get("createdBy")
-    return creator if isinstance(creator, str) else None
 
 
 def _check_creator_id(user_id: str) -> None:
