@@ -52,7 +52,7 @@ from gateway.proxy.upstream import (
 from gateway.records import AdapterAccess
 from gateway.request_context import REQUEST_ID_HEADER, accept_request_id, request_id_var
 from gateway.runtimes.base import Endpoint
-from gateway.stores.base import SessionKey
+from gateway.stores.base import ResourceKind, SessionKey
 from gateway.telemetry.mcp import McpTelemetry, Observation
 
 log = logging.getLogger(__name__)
@@ -182,24 +182,24 @@ class McpProxy:
     async def _authorize_server(self, principal: Principal, name: str) -> None:
         """As an adapter: the server's creator, admins and holders of its ``requiredRoles``, checked on every
         request. Which of its members' tools the caller sees is the router's decision."""
-        record = await self._records.recent("server", name)
-        if record is None:
-            raise NotFound(f"The virtual server '{name}' does not exist.")
-        access = AdapterAccess.of(record.data)
-        if not can_read(principal, access.created_by, access.required_roles):
-            raise Forbidden("You do not have permission to use this virtual server.")
+        await self._readable("server", name, principal, "virtual server")
 
     async def _authorize_adapter(self, principal: Principal, name: str) -> str | None:
         """Checked on every request, so revoking a role takes effect mid-session (within the store's record
         cache age when set, see ``gateway.stores.recent``). Returns a ``url`` source called directly (a ``url``
         of transport ``sse`` is not: the runtime runs bridge replicas for it, found by ``Replicas.ready``)."""
-        record = await self._records.recent("adapter", name)
+        access = await self._readable("adapter", name, principal, "adapter")
+        return access.direct_url
+
+    async def _readable(self, kind: ResourceKind, name: str, principal: Principal, what: str) -> AdapterAccess:
+        """The record's access fields when ``principal`` may read it: 404 when there is none, else 403."""
+        record = await self._records.recent(kind, name)
         if record is None:
-            raise NotFound(f"The adapter '{name}' does not exist.")
+            raise NotFound(f"The {what} '{name}' does not exist.")
         access = AdapterAccess.of(record.data)
         if not can_read(principal, access.created_by, access.required_roles):
-            raise Forbidden("You do not have permission to use this adapter.")
-        return access.direct_url
+            raise Forbidden(f"You do not have permission to use this {what}.")
+        return access
 
     async def _pick(self, target: Target) -> Endpoint:
         ready = await self._replicas.ready(target)
