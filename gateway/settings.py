@@ -258,6 +258,9 @@ class RouterSettings(BaseModel):
     call_timeout_seconds: float = Field(default=30.0, gt=0)
     access_log: bool = False
     """Local runtime: an access log in the router processes too (the gateway's own already has each call)."""
+    aggregate_adapters: bool = True
+    """``/mcp`` serves every readable adapter's tools (``{adapter}__{tool}``), prompts and resources besides
+    the registered tools; false: the registered tools only (passed to the router processes)."""
 
 
 class TelemetrySettings(BaseModel):

@@ -3,9 +3,10 @@
 Request path: uvicorn -> IdentityMiddleware (secret, principal, virtual server) -> Starlette routes:
 ``GET /healthz`` and ``/mcp`` (the SDK's streamable HTTP session manager, stateful, which also serves
 2026-07-28 stateless requests on the same endpoint by their ``MCP-Protocol-Version`` header).
-``/mcp`` holds two MCP servers, each with its own session manager: the registered tools (no
-``X-Mcp-Virtual-Server``) and the virtual servers (``toolrouter.virtual_handlers``), so neither's
-capabilities nor sessions leak into the other's.
+``/mcp`` holds two MCP servers, each with its own session manager: ``/mcp`` itself (no
+``X-Mcp-Virtual-Server``: the registered tools and, unless ``aggregate_adapters`` is off, every adapter's
+tools, prompts and resources: ``CatalogServerHandlers``) and the virtual servers
+(``toolrouter.virtual_handlers``), so neither's capabilities nor sessions leak into the other's.
 The lifespan runs the session managers and the catalog poller; a catalog change is announced to
 handshake-era sessions (``notifications/tools/list_changed``) and to 2026-07-28 ``subscriptions/listen``
 streams alike.
@@ -46,7 +47,7 @@ from toolrouter.sessions import OpenSessions
 from toolrouter.settings import ToolRouterSettings
 from toolrouter.telemetry import RouterTelemetry, RouterTelemetryMiddleware
 from toolrouter.upstream import AdapterClient
-from toolrouter.virtual_handlers import VirtualServerGate, VirtualServerHandlers
+from toolrouter.virtual_handlers import CatalogServerHandlers, VirtualServerGate, VirtualServerHandlers
 
 logger = logging.getLogger(__name__)
 
@@ -121,16 +122,7 @@ def create_router_app(settings: ToolRouterSettings) -> Starlette:
     # The list depends on the caller, and it changes whenever a tool is registered.
     private = CacheHint(ttl_ms=0, scope="private")
     cache_hints: dict[Any, CacheHint] = {"tools/list": private}
-    server = RouterServer(
-        SERVER_NAME,
-        version=_version(),
-        title="MCP Gateway tool router",
-        on_list_tools=handlers.list_tools,
-        on_call_tool=handlers.call_tool,
-        on_subscriptions_listen=listen,
-        cache_hints=cache_hints,
-    )
-    server.add_notification_handler("notifications/initialized", types.NotificationParams, handlers.session_initialized)
+    aggregated_hints = {**cache_hints, "prompts/list": private, "resources/list": private, "resources/read": private}
     upstream = AdapterClient(
         executor,
         call_timeout_seconds=settings.call_timeout_seconds,
@@ -139,6 +131,33 @@ def create_router_app(settings: ToolRouterSettings) -> Starlette:
         max_response_bytes=settings.max_response_bytes,
         client_info=types.Implementation(name=SERVER_NAME, version=_version()),
     )
+    if settings.aggregate_adapters:
+        # /mcp is the virtual server of the whole catalog: the registered tools, then every adapter.
+        aggregated = CatalogServerHandlers(poller, executor, upstream, handlers, telemetry)
+        server = RouterServer(
+            SERVER_NAME,
+            version=_version(),
+            title="MCP Gateway tool router",
+            on_list_tools=aggregated.list_tools,
+            on_call_tool=aggregated.call_tool,
+            on_list_prompts=aggregated.list_prompts,
+            on_get_prompt=aggregated.get_prompt,
+            on_list_resources=aggregated.list_resources,
+            on_read_resource=aggregated.read_resource,
+            on_subscriptions_listen=listen,
+            cache_hints=aggregated_hints,
+        )
+    else:
+        server = RouterServer(
+            SERVER_NAME,
+            version=_version(),
+            title="MCP Gateway tool router",
+            on_list_tools=handlers.list_tools,
+            on_call_tool=handlers.call_tool,
+            on_subscriptions_listen=listen,
+            cache_hints=cache_hints,
+        )
+    server.add_notification_handler("notifications/initialized", types.NotificationParams, handlers.session_initialized)
     virtual = VirtualServerHandlers(poller, executor, upstream, telemetry)
     virtual_server = RouterServer(
         VIRTUAL_SERVER_NAME,
@@ -151,7 +170,7 @@ def create_router_app(settings: ToolRouterSettings) -> Starlette:
         on_list_resources=virtual.list_resources,
         on_read_resource=virtual.read_resource,
         on_subscriptions_listen=listen,
-        cache_hints={**cache_hints, "prompts/list": private, "resources/list": private, "resources/read": private},
+        cache_hints=aggregated_hints,
     )
     virtual_server.middleware.append(virtual.middleware)
     virtual_server.add_notification_handler(

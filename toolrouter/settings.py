@@ -46,6 +46,9 @@ class ToolRouterSettings(BaseSettings):
     """Time-out of fetching one adapter's list (tools, prompts, resources) for a virtual server."""
     upstream_list_cache_seconds: float = Field(default=30.0, ge=0)
     """How long an adapter's list is reused (per adapter, its urls and the caller); a new catalog drops it."""
+    aggregate_adapters: bool = True
+    """``/mcp`` also serves every readable adapter's tools (``{adapter}__{tool}``), prompts and resources;
+    false: the registered tools only."""
     session_idle_timeout_seconds: float = Field(default=1800.0, gt=0)
     max_sessions: int = Field(default=10_000, ge=1)
     access_log: bool = False

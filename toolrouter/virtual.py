@@ -53,6 +53,18 @@ class ExposedTool:
     """The adapter, for an adapter member."""
 
 
+CATALOG_SERVER = "/mcp"
+"""The name of :func:`catalog_server` (in log lines only: not a valid server name, so it is no one's)."""
+
+
+def catalog_server(catalog: Catalog) -> VirtualServer:
+    """``/mcp`` as a virtual server: every registered tool under its own name, in name order (``/mcp``'s
+    order), then every adapter, in name order, with no filters. Its callers' access is per member."""
+    members = [Member(tool=name) for name in sorted(catalog.entries)]
+    members.extend(Member(adapter=name) for name in sorted(catalog.adapters))
+    return VirtualServer(CATALOG_SERVER, "", (), None, tuple(members))
+
+
 def readable_server(catalog: Catalog, name: str, principal: Principal | None) -> VirtualServer | None:
     """The server named ``name`` when ``principal`` may read it; None when it does not exist or they may not."""
     server = catalog.servers.get(name)
@@ -80,6 +92,8 @@ def exposed_name(member: Member, original: str) -> str:
 def _exposed_definition(member: Member, original: types.Tool) -> types.Tool:
     name = exposed_name(member, original.name)
     override = member.overrides.get(original.name)
+    if name == original.name and override is None:
+        return original  # a registered tool as it is (on ``/mcp``, every one of them: no copy per list)
     update: dict[str, object] = {"name": name}
     if override is not None and override.description is not None:
         update["description"] = override.description

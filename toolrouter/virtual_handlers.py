@@ -29,14 +29,23 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.auth.principal import Principal
 from gateway.schemas import safe_validator
-from toolrouter.catalog import AdapterEntry, Catalog, CatalogPoller, VirtualServer
+from toolrouter.catalog import AdapterEntry, Catalog, CatalogPoller, Member, VirtualServer
 from toolrouter.executor import ToolExecutor, invalid_arguments, schema_problems
-from toolrouter.handlers import not_available
+from toolrouter.handlers import ToolHandlers, not_available, readable
 from toolrouter.identity import principal_of, virtual_server_of
 from toolrouter.search import ToolIndex
 from toolrouter.telemetry import RouterTelemetry
 from toolrouter.upstream import AdapterClient, UpstreamError, without_envelope
-from toolrouter.virtual import ExposedTool, prompt_view, readable_server, resource_view, tool_view
+from toolrouter.virtual import (
+    CATALOG_SERVER,
+    SEPARATOR,
+    ExposedTool,
+    catalog_server,
+    prompt_view,
+    readable_server,
+    resource_view,
+    tool_view,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -195,7 +204,8 @@ class VirtualServerHandlers:
     ) -> types.CallToolResult:
         exposed = view.get(params.name)
         with self._telemetry.tool_call(_scope(ctx), principal, params, known=exposed is not None) as record:
-            record.detail["server"] = server.name
+            if server.name != CATALOG_SERVER:
+                record.detail["server"] = server.name
             if exposed is None or self._is_meta(server, params.name):
                 record.denied()
                 return not_available(params.name)
@@ -231,6 +241,11 @@ class VirtualServerHandlers:
         self, ctx: ServerRequestContext[Any, Any], params: types.GetPromptRequestParams
     ) -> types.GetPromptResult:
         catalog, server, principal = self.resolve(ctx)
+        return await self._get_prompt(catalog, server, principal, params)
+
+    async def _get_prompt(
+        self, catalog: Catalog, server: VirtualServer, principal: Principal, params: types.GetPromptRequestParams
+    ) -> types.GetPromptResult:
         exposed = (await prompt_view(catalog, server, principal, self._upstream)).get(params.name)
         if exposed is None:
             message = f"Prompt '{params.name}' not found, or you do not have permission to use it."
@@ -294,6 +309,84 @@ class VirtualServerHandlers:
             return types.CallToolResult(content=[text], structured_content=payload)
         inner = types.CallToolRequestParams(name=arguments["name"], arguments=arguments.get("arguments"))
         return await self._call(ctx, server, principal, view, inner)
+
+
+class CatalogServerHandlers(VirtualServerHandlers):
+    """``/mcp`` itself when it aggregates adapters (``MCPGW_ROUTER__AGGREGATE_ADAPTERS``): the virtual server
+    :func:`toolrouter.virtual.catalog_server` (every registered tool, then every adapter), which every caller
+    may use; what they see of it is per member, as on any virtual server.
+
+    A registered tool the caller may read is called exactly as on the registered-tools-only ``/mcp``
+    (:class:`toolrouter.handlers.ToolHandlers`, its messages and its telemetry); other names are looked up
+    only in the adapter their ``{adapter}__`` prefix names, so a call does not list every adapter.
+    """
+
+    def __init__(
+        self,
+        catalog: CatalogPoller,
+        executor: ToolExecutor,
+        upstream: AdapterClient,
+        tools: ToolHandlers,
+        telemetry: RouterTelemetry | None = None,
+    ) -> None:
+        super().__init__(catalog, executor, upstream, telemetry)
+        self._tools = tools
+        self._built: tuple[Catalog, VirtualServer] | None = None
+
+    def _server(self, catalog: Catalog) -> VirtualServer:
+        """:func:`catalog_server` of this catalog, built once per catalog (they are immutable snapshots)."""
+        built = self._built
+        if built is None or built[0] is not catalog:
+            built = self._built = (catalog, catalog_server(catalog))
+        return built[1]
+
+    def usable(self, scope: Scope | None) -> tuple[Catalog, VirtualServer, Principal]:
+        catalog = self._catalog.current
+        principal = principal_of(scope)
+        if principal is None:
+            # Anonymous may read nothing: a server without members, so the placeholder is never asked about.
+            return catalog, _NOTHING, _NOBODY
+        return catalog, self._server(catalog), principal
+
+    async def list_tools(
+        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        if not self._catalog.current.adapters:
+            return await self._tools.list_tools(ctx, params)  # nothing to add: the registered tools as they are
+        return await super().list_tools(ctx, params)
+
+    async def call_tool(
+        self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        catalog, server, principal = self.resolve(ctx)
+        entry = catalog.get(params.name)
+        member = _adapter_member(catalog, params.name)
+        if member is None or principal is _NOBODY or (entry is not None and readable(entry, principal)):
+            # A registered tool comes first in the server (it keeps a name an adapter's tool would expose too).
+            return await self._tools.call_tool(ctx, params)
+        narrowed = dataclasses.replace(server, members=(member,))
+        view = await tool_view(catalog, narrowed, principal, self._upstream)
+        return await self._call(ctx, narrowed, principal, view, params)
+
+    async def get_prompt(
+        self, ctx: ServerRequestContext[Any, Any], params: types.GetPromptRequestParams
+    ) -> types.GetPromptResult:
+        # Only the adapter the name's prefix names can expose it: ask that one alone.
+        catalog, server, principal = self.resolve(ctx)
+        member = _adapter_member(catalog, params.name)
+        narrowed = dataclasses.replace(server, members=(member,) if member and server.members else ())
+        return await self._get_prompt(catalog, narrowed, principal, params)
+
+
+_NOTHING = VirtualServer(CATALOG_SERVER, "", (), None, ())
+_NOBODY = Principal(user_id="")
+"""Stands for an anonymous caller beside :data:`_NOTHING` (no members: nothing is ever checked against it)."""
+
+
+def _adapter_member(catalog: Catalog, name: str) -> Member | None:
+    """The adapter member that could expose ``name`` (``{adapter}__{tool}``), if that adapter exists."""
+    adapter, separator, _ = name.partition(SEPARATOR)
+    return Member(adapter=adapter) if separator and adapter in catalog.adapters else None
 
 
 def _found(tool: types.Tool) -> dict[str, Any]:

@@ -320,8 +320,12 @@ def router_settings(catalog_url: str) -> ToolRouterSettings:
 
 
 @pytest.fixture
-async def router(catalog: FakeCatalog, catalog_server: str) -> AsyncIterator[RouterUnderTest]:
-    app = create_router_app(router_settings(catalog_server))
+async def router(
+    catalog: FakeCatalog, catalog_server: str, request: pytest.FixtureRequest
+) -> AsyncIterator[RouterUnderTest]:
+    """The router in process; ``indirect`` parametrization may change its settings (a dict of fields)."""
+    settings = router_settings(catalog_server).model_copy(update=getattr(request, "param", {}))
+    app = create_router_app(settings)
     async with running_lifespan(app):
         yield RouterUnderTest(f"{ROUTER_BASE_URL}/mcp", ROUTER_BASE_URL, catalog, app)
 

@@ -415,9 +415,11 @@ async def test_malformed_catalog_entries_are_skipped(
 # --- the plain /mcp and the request's framing -------------------------------------------------------------------
 
 
-async def test_plain_mcp_still_lists_only_the_registered_tools(
+@pytest.mark.parametrize("router", [{"aggregate_adapters": False}], indirect=True)
+async def test_plain_mcp_lists_only_the_registered_tools_without_aggregation(
     router: RouterUnderTest, connect: Connect, issues_adapter: Adapter, tool_server: ToolServer
 ) -> None:
+    """MCPGW_ROUTER__AGGREGATE_ADAPTERS=false: /mcp as before adapters (its aggregation: test_router_aggregation)."""
     await _dev_server(router, issues_adapter, tool_server)
     async with connect("alice") as client:
         assert [t.name for t in (await client.list_tools()).tools] == ["echo"]
