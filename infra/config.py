@@ -66,6 +66,9 @@ class WorkloadsConfig:
     adapter_denied_cidrs: list[str] = field(default_factory=list)
     """More destinations adapters may never reach, beside the cluster's networks and the metadata endpoints,
     e.g. the AKS API server's public address (``az aks show --query fqdn``, then resolve it)."""
+    aggregate_adapters: bool = True
+    """MCPGW_ROUTER__AGGREGATE_ADAPTERS, on the gateway and the tool router: the router's ``/mcp`` also serves
+    the tools, prompts and resources of every adapter the caller may read; false: the registered tools only."""
     metrics_namespace: str = "kube-system"
     """Where the in-cluster Prometheus scraper runs (AKS managed Prometheus: ``kube-system``); it may reach
     the router's ``/metrics``. The App Gateway never forwards ``/metrics``."""
@@ -241,6 +244,7 @@ def _check(stack: StackConfig) -> None:
     ):
         raise ConfigError(f"{PROJECT}:images.registry (e.g. localhost:5001) is required on the local target")
     _check_namespaces(w)
+    _check_bool("workloads.aggregateAdapters", w.aggregate_adapters)
     _check_cidrs("workloads.adapterDeniedCidrs", w.adapter_denied_cidrs)
     if stack.local is not None:
         _check_cidrs("local.clusterCidrs", stack.local.cluster_cidrs)
@@ -256,6 +260,12 @@ def _check_namespaces(w: WorkloadsConfig) -> None:
         # The adapter namespace's egress policy covers all of its pods, and the gateway's Role all of its
         # Services: shared, the gateway would lose its egress and could rewrite its own Service.
         raise ConfigError(f"{PROJECT}:workloads.gatewayNamespace and adapterNamespace must differ")
+
+
+def _check_bool(key: str, value: object) -> None:
+    # Dataclasses don't check types either, and a quoted "false" is truthy: it would silently mean true.
+    if not isinstance(value, bool):
+        raise ConfigError(f"{PROJECT}:{key} must be true or false (unquoted), not {value!r}")
 
 
 def _check_cidrs(key: str, cidrs: list[str]) -> None:

@@ -78,6 +78,7 @@ def azure_spec(
         router_secret=router_secret,
         appinsights_connection_string=values.appinsights_connection_string,
         trusted_proxies=[az.appgw_subnet_cidr],
+        aggregate_adapters=cfg.workloads.aggregate_adapters,
     )
     return manifests.WorkloadSpec(
         **_common_fields(cfg, images, env),
@@ -101,6 +102,7 @@ def local_spec(
         bridge_image=images.bridge,
         router_secret=router_secret,
         redis_url=redis_url,
+        aggregate_adapters=cfg.workloads.aggregate_adapters,
     )
     return manifests.WorkloadSpec(
         **_common_fields(cfg, images, env),

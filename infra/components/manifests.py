@@ -386,8 +386,10 @@ ROUTER_SHARED_SETTINGS = (
     "MCPGW_PROXY__ALLOW_LOOPBACK_URLS",
     "MCPGW_PROXY__ALLOW_PRIVATE_URLS",
     "MCPGW_PROXY__DNS_SERVERS",
+    "MCPGW_ROUTER__AGGREGATE_ADAPTERS",
 )
-"""Gateway settings the tool router reads too (toolrouter/settings.py), so both judge `url` targets alike."""
+"""Gateway settings the tool router reads too (toolrouter/settings.py): the SSRF policy, so both judge `url`
+targets alike, and what its ``/mcp`` serves."""
 
 
 def router_statefulset(spec: WorkloadSpec) -> Manifest:
@@ -397,7 +399,8 @@ def router_statefulset(spec: WorkloadSpec) -> Manifest:
         {"name": "PORT", "value": str(PORT)},
         {"name": "MCPGW_ROUTER__CATALOG_URL", "value": router_catalog_url(spec.gateway_namespace)},
     ]
-    # The router applies the gateway's SSRF policy to `url` tools; without the environment it fails closed.
+    # The router applies the gateway's SSRF policy to `url` tools (without the environment it fails closed)
+    # and serves the /mcp the gateway's settings describe.
     for name in ROUTER_SHARED_SETTINGS:
         if name in spec.gateway_env:
             env.append({"name": name, "value": spec.gateway_env[name]})

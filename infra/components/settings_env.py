@@ -25,7 +25,7 @@ class SettingsEnv:
     secret: dict[str, Any]
 
 
-def _common(namespace: str, registry: Any, bridge_image: Any) -> dict[str, Any]:
+def _common(namespace: str, registry: Any, bridge_image: Any, aggregate_adapters: bool) -> dict[str, Any]:
     return {
         "MCPGW_SERVER__HOST": "0.0.0.0",
         "MCPGW_SERVER__PORT": str(PORT),
@@ -37,6 +37,9 @@ def _common(namespace: str, registry: Any, bridge_image: Any) -> dict[str, Any]:
         "MCPGW_RUNTIME__KUBERNETES__BRIDGE_IMAGE": bridge_image,
         # One JSON object per line, with tokens and secrets redacted: what log pipelines ingest.
         "MCPGW_TELEMETRY__LOG_FORMAT": "json",
+        # Always set, so the rendered objects say which /mcp the router serves; the router gets it too
+        # (manifests.ROUTER_SHARED_SETTINGS).
+        "MCPGW_ROUTER__AGGREGATE_ADAPTERS": "true" if aggregate_adapters else "false",
     }
 
 
@@ -53,11 +56,12 @@ def azure_settings(
     router_secret: Any,
     appinsights_connection_string: Any,
     trusted_proxies: list[str],
+    aggregate_adapters: bool,
 ) -> SettingsEnv:
     """Production settings: Entra tokens, Cosmos for metadata and sessions, Kubernetes runtime.
     ``trusted_proxies``: the Application Gateway's subnet, whose X-Forwarded-For names the client."""
     plain = {
-        **_common(namespace, registry, bridge_image),
+        **_common(namespace, registry, bridge_image, aggregate_adapters),
         "MCPGW_SERVER__ENVIRONMENT": "production",
         "MCPGW_SERVER__PUBLIC_URL": public_url,
         "MCPGW_SERVER__TRUSTED_PROXIES": json.dumps(trusted_proxies),
@@ -82,11 +86,17 @@ def azure_settings(
 
 
 def local_settings(
-    *, namespace: str, registry: str, bridge_image: Any, router_secret: Any, redis_url: Any
+    *,
+    namespace: str,
+    registry: str,
+    bridge_image: Any,
+    router_secret: Any,
+    redis_url: Any,
+    aggregate_adapters: bool,
 ) -> SettingsEnv:
     """kind: header (dev) identities, SQLite metadata, Redis sessions; reachable only via port-forward."""
     plain = {
-        **_common(namespace, registry, bridge_image),
+        **_common(namespace, registry, bridge_image, aggregate_adapters),
         "MCPGW_SERVER__ENVIRONMENT": "development",
         "MCPGW_AUTH__MODE": "dev",
         # Dev auth refuses a non-loopback bind unless forced; the Service is ClusterIP, so only

@@ -91,6 +91,11 @@ def _azure(**azure: Any) -> dict[str, Any]:
         ("azure", {"azure": _azure(), "workloads": {"adapterDeniedCidrs": ["0.0.0.0/0"]}}, "adapterInternetEgress"),
         ("local", {"workloads": {"gatewayReplicas": 2}, "images": {"registry": "localhost:5001"}}, "must be 1"),
         ("local", {}, "images.registry"),
+        (
+            "local",
+            {"workloads": {"aggregateAdapters": "false"}, "images": {"registry": "localhost:5001"}},
+            "workloads.aggregateAdapters must be true or false",
+        ),
     ],
     ids=[
         "unknown-target",
@@ -113,6 +118,7 @@ def _azure(**azure: Any) -> dict[str, Any]:
         "everything-denied",
         "local-replicas",
         "local-registry",
+        "quoted-bool",
     ],
 )
 def test_invalid_configuration_is_rejected_with_the_key_to_fix(

@@ -9,7 +9,10 @@ import pytest
 
 from gateway.runtimes.kubernetes.rbac import RBAC_RULES
 from infra.components import manifests
-from tests.infra.mocks import Recorded
+from infra.config import parse_config
+from tests.infra.conftest import ENTRA_CLIENT_ID
+from tests.infra.mocks import Recorded, run_stack
+from toolrouter.settings import ToolRouterSettings
 
 K8S_VERSION = "1.30"
 
@@ -119,6 +122,49 @@ def test_the_local_stacks_router_knows_it_is_in_development(local_stack: Recorde
     router = local_stack.k8s("StatefulSet", "toolgateway")["spec"]
     env = {e["name"]: e for e in router["template"]["spec"]["containers"][0]["env"]}
     assert env["MCPGW_SERVER__ENVIRONMENT"]["value"] == "development"
+
+
+def _aggregate_adapters(stack: Recorded) -> tuple[str, str]:
+    """MCPGW_ROUTER__AGGREGATE_ADAPTERS in the gateway's ConfigMap and in the router's own env."""
+    gateway = stack.k8s("ConfigMap", "mcpgateway-config")["data"]["MCPGW_ROUTER__AGGREGATE_ADAPTERS"]
+    router = stack.k8s("StatefulSet", "toolgateway")["spec"]["template"]["spec"]["containers"][0]["env"]
+    return gateway, {e["name"]: e for e in router}["MCPGW_ROUTER__AGGREGATE_ADAPTERS"]["value"]
+
+
+@pytest.mark.parametrize("stack_name", ["azure_stack", "local_stack"])
+def test_by_default_the_router_aggregates_adapters_on_both_targets(
+    stack_name: str, request: pytest.FixtureRequest
+) -> None:
+    # Set explicitly, not left to the settings' default: the rendered objects say which /mcp is served.
+    assert _aggregate_adapters(request.getfixturevalue(stack_name)) == ("true", "true")
+
+
+@pytest.mark.parametrize("target", ["azure", "local"])
+def test_workloads_aggregate_adapters_false_reaches_the_gateway_and_the_router(target: str) -> None:
+    workloads = {"gatewayReplicas": 1, "aggregateAdapters": False}
+    if target == "azure":
+        cfg = parse_config(
+            "azure",
+            workloads=workloads,
+            images={"tag": "1.2.3"},
+            azure={"label": "unittest", "entraClientId": ENTRA_CLIENT_ID},
+            local=None,
+        )
+    else:
+        cfg = parse_config("local", workloads=workloads, images={"registry": "localhost:5001"}, azure=None, local={})
+    assert cfg.workloads.aggregate_adapters is False
+    stack = run_stack(cfg, stack="local" if target == "local" else "dev")
+    assert _aggregate_adapters(stack) == ("false", "false")
+    # The router parses the value it is given as the setting meant.
+    env = {"MCPGW_ROUTER__AGGREGATE_ADAPTERS": _aggregate_adapters(stack)[1]}
+    assert _router_settings(env).aggregate_adapters is False
+
+
+def _router_settings(env: dict[str, str]) -> ToolRouterSettings:
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        return ToolRouterSettings()
 
 
 def _policies(stack: Recorded) -> dict[str, dict[str, Any]]:
