@@ -15,7 +15,7 @@ streams alike.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -47,7 +47,12 @@ from toolrouter.sessions import OpenSessions
 from toolrouter.settings import ToolRouterSettings
 from toolrouter.telemetry import RouterTelemetry, RouterTelemetryMiddleware
 from toolrouter.upstream import AdapterClient
-from toolrouter.virtual_handlers import CatalogServerHandlers, VirtualServerGate, VirtualServerHandlers
+from toolrouter.virtual_handlers import (
+    CatalogServerHandlers,
+    VirtualServerGate,
+    VirtualServerHandlers,
+    downstream_session_middleware,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -147,6 +152,7 @@ def create_router_app(settings: ToolRouterSettings) -> Starlette:
             on_subscriptions_listen=listen,
             cache_hints=aggregated_hints,
         )
+        server.middleware.append(downstream_session_middleware)
     else:
         server = RouterServer(
             SERVER_NAME,
@@ -173,6 +179,7 @@ def create_router_app(settings: ToolRouterSettings) -> Starlette:
         cache_hints=aggregated_hints,
     )
     virtual_server.middleware.append(virtual.middleware)
+    virtual_server.middleware.append(downstream_session_middleware)
     virtual_server.add_notification_handler(
         "notifications/initialized",
         types.NotificationParams,
@@ -193,8 +200,11 @@ def create_router_app(settings: ToolRouterSettings) -> Starlette:
         for mcp_server in (server, virtual_server)
     )
     mcp_endpoint = _ByVirtualServer(
-        _ForgetDeletedSessions(StreamableHTTPASGIApp(manager), sessions),
-        VirtualServerGate(_ForgetDeletedSessions(StreamableHTTPASGIApp(virtual_manager), virtual_sessions), virtual),
+        _ForgetDeletedSessions(StreamableHTTPASGIApp(manager), sessions, upstream.close_downstream),
+        VirtualServerGate(
+            _ForgetDeletedSessions(StreamableHTTPASGIApp(virtual_manager), virtual_sessions, upstream.close_downstream),
+            virtual,
+        ),
     )
 
     @asynccontextmanager
@@ -207,6 +217,8 @@ def create_router_app(settings: ToolRouterSettings) -> Starlette:
         async with (
             httpx.AsyncClient(timeout=settings.catalog_timeout_seconds, trust_env=False) as catalog_http,
             executor,
+            # The kept upstream sessions (adapters' MCP sessions) end before the executor's pools close.
+            upstream.running(),
         ):
             poller.http = catalog_http
             try:
@@ -277,11 +289,13 @@ class _ByVirtualServer:
 
 
 class _ForgetDeletedSessions:
-    """Drops a session from the notification registry once its DELETE succeeded."""
+    """Drops a session from the notification registry once its DELETE succeeded, and ends the upstream
+    sessions it used (``on_deleted``)."""
 
-    def __init__(self, app: ASGIApp, sessions: OpenSessions) -> None:
+    def __init__(self, app: ASGIApp, sessions: OpenSessions, on_deleted: Callable[[str], None]) -> None:
         self._app = app
         self._sessions = sessions
+        self._on_deleted = on_deleted
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope.get("method") != "DELETE":
@@ -292,6 +306,7 @@ class _ForgetDeletedSessions:
         async def watch(message: Message) -> None:
             if message["type"] == "http.response.start" and session_id and 200 <= message["status"] < 300:
                 self._sessions.forget(session_id)
+                self._on_deleted(session_id)
             await send(message)
 
         await self._app(scope, receive, watch)

@@ -1,16 +1,21 @@
 """The router as an MCP client of adapters: what a virtual server's adapter members list and run (issue #19).
 
-Every exchange opens its own upstream MCP session (the SDK's ``Client`` over streamable HTTP) on one of the
-adapter's ready ``urls`` and closes it afterwards: correct first, fast later (a pool of sessions per
-downstream session is left for later, docs/toolrouter.md). What makes that affordable:
+Upstream MCP sessions (the SDK's ``Client`` over streamable HTTP, on one of the adapter's ready ``urls``) are
+kept while :meth:`AdapterClient.running`: one per (downstream session, adapter, caller's identity), or per
+(caller's identity, adapter, url) for a request without a downstream session (:data:`downstream_session`).
+Each is held by its own task in the client's task group and ended on the downstream session's ``DELETE``
+(:meth:`AdapterClient.close_downstream`), after :data:`SESSION_IDLE_SECONDS` unused, beyond
+:data:`MAX_KEPT_SESSIONS`, or on shutdown. A broken one is dropped and the exchange sent once more on a fresh
+session (a ``tools/call`` only when the adapter surely did not run it). Outside ``running`` every exchange
+opens its own session and ends it. Also:
 
 - the HTTP goes through the executor's aiohttp pools (:class:`PooledTransport`, an ``httpx2`` transport), so
   connections are reused, ``remote`` adapters connect only where the SSRF guard allows (the same guarded
   pool as ``url`` tools), proxy variables are ignored and no cookie is kept;
 - the protocol era each url speaks is remembered (:class:`_Era`): a 2026-07-28 adapter then costs one
-  request per exchange, a handshake-era one ``initialize``, ``notifications/initialized``, the request and
-  the ``DELETE``; the session's standalone ``GET`` stream is never opened (nothing server-initiated is
-  relayed yet);
+  request per exchange, a handshake-era one ``initialize`` and ``notifications/initialized`` once per kept
+  session, then one request per exchange; the session's standalone ``GET`` stream is never opened (nothing
+  server-initiated is relayed yet);
 - each adapter's lists are cached per (adapter, its urls, the caller's identity) for
   ``upstream_list_cache_seconds``, dropped when the catalog version changes, and fetched once however many
   callers ask at the same moment.
@@ -26,9 +31,12 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import math
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -36,6 +44,7 @@ import aiohttp
 import anyio
 import httpx2
 import mcp_types as types
+from anyio.abc import TaskGroup
 from mcp import Client
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
@@ -63,6 +72,17 @@ FAILED_LIST_CACHE_SECONDS = 5.0
 """A member that failed to list is not asked again for this long (per caller): a down adapter must not make
 every ``tools/list`` of its servers wait for it."""
 MAX_CACHED_LISTS = 10_000
+SESSION_IDLE_SECONDS = 300.0
+"""A kept upstream session unused for this long is ended (``DELETE``)."""
+MAX_KEPT_SESSIONS = 1000
+"""Upstream sessions kept at most; beyond it the least recently used is ended."""
+CLOSE_SECONDS = 5.0
+"""On shutdown, kept sessions have this long to end politely before their tasks are cancelled."""
+SWEEP_SECONDS = 30.0
+
+downstream_session: ContextVar[str | None] = ContextVar("downstream_session", default=None)
+"""The caller's MCP session id (handshake era) for the request being served, set by
+:func:`downstream_session_middleware`; None for a 2026-07-28 or session-less request."""
 
 # Request headers the pool sets itself, and everything that could carry a credential (none is ever set here).
 _REQUEST_HEADERS_NOT_SENT = frozenset(
@@ -119,6 +139,9 @@ class PooledTransport(httpx2.AsyncBaseTransport):
         self._max_bytes = max_response_bytes
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, connect=connect_timeout)
         self.failure: BaseException | None = None
+        self.session_gone = False
+        """The adapter answered 404 to a request that named a session: it does not know the session (it
+        restarted, or ended it), so it did not process the request."""
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         if request.method == "GET":
@@ -143,6 +166,8 @@ class PooledTransport(httpx2.AsyncBaseTransport):
         except (aiohttp.ClientError, OSError) as exc:
             self.failure = self.failure or exc
             raise httpx2.ConnectError(type(exc).__name__, request=request) from exc
+        if response.status == 404 and request.headers.get("mcp-session-id"):
+            self.session_gone = True
         response_headers = [
             (k.decode("latin-1"), v.decode("latin-1"))
             for k, v in response.raw_headers
@@ -180,6 +205,24 @@ class _PooledStream(httpx2.AsyncByteStream):
         else:
             # Unread: the connection cannot be reused for another request.
             self._response.close()
+
+
+@dataclass(eq=False)
+class _Kept:
+    """One kept upstream session, run by its own task in the client's task group."""
+
+    url: str
+    transport: PooledTransport
+    ready: anyio.Event = field(default_factory=anyio.Event)
+    stop: anyio.Event = field(default_factory=anyio.Event)
+    session: ClientSession | None = None
+    error: BaseException | None = None
+    used: float = 0.0
+    exchanges: int = 0
+
+
+KeepKey = tuple[str | None, str, bool, str, frozenset[str], str]
+"""(downstream session id or None, adapter, remote, user id, roles, url when there is no downstream session)."""
 
 
 @dataclass(frozen=True)
@@ -235,6 +278,152 @@ class AdapterClient:
         self._lists: dict[ListKey, _Listed] = {}
         self._flights: dict[ListKey, _Flight] = {}
         self._version: str | None = None
+        self._kept: OrderedDict[KeepKey, _Kept] = OrderedDict()
+        self._tasks: TaskGroup | None = None
+        self._closing: anyio.Event | None = None
+
+    # --- kept sessions -------------------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Keep upstream sessions while inside (the app's lifespan); without it every exchange opens its own.
+
+        The kept sessions' tasks (the SDK client's reader and its HTTP) live in a task group owned here, not in
+        the request that first needed them; leaving ends them all."""
+        closing = anyio.Event()
+        async with anyio.create_task_group() as tasks:
+            self._tasks, self._closing = tasks, closing
+            tasks.start_soon(self._sweep_forever, closing)
+            try:
+                yield
+            finally:
+                self._tasks = self._closing = None
+                closing.set()
+                for kept in self._kept.values():
+                    kept.stop.set()
+                self._kept.clear()
+                tasks.cancel_scope.deadline = anyio.current_time() + CLOSE_SECONDS
+
+    def kept_sessions(self) -> int:
+        return len(self._kept)
+
+    def close_downstream(self, session_id: str) -> None:
+        """The caller's session ended: end the upstream sessions it used."""
+        for key in [k for k in self._kept if k[0] == session_id]:
+            self._drop(key, self._kept[key])
+
+    def _drop(self, key: KeepKey, kept: _Kept) -> None:
+        if self._kept.get(key) is kept:
+            del self._kept[key]
+        kept.stop.set()
+
+    async def _sweep_forever(self, closing: anyio.Event) -> None:
+        while not closing.is_set():
+            with anyio.move_on_after(SWEEP_SECONDS):
+                await closing.wait()
+            self.sweep()
+
+    def sweep(self) -> None:
+        """End the sessions unused for :data:`SESSION_IDLE_SECONDS`."""
+        deadline = self._clock() - SESSION_IDLE_SECONDS
+        for key, kept in list(self._kept.items()):
+            if kept.used <= deadline and kept.session is not None:
+                self._drop(key, kept)
+
+    async def _keep(self, key: KeepKey, kept: _Kept, adapter: AdapterEntry, principal: Principal) -> None:
+        """Open the session, hold it until :attr:`_Kept.stop`, then end it (``DELETE``)."""
+        opening = max(self._call_timeout, self._list_timeout)
+        try:
+            # Opening is bounded (the waiting callers have their own deadlines; later ones must not wait on a
+            # session that never opens); holding it is not.
+            with anyio.CancelScope(deadline=anyio.current_time() + opening) as scope:
+                async with self.session(adapter, principal, kept.url, kept.transport) as session:
+                    scope.deadline = math.inf
+                    kept.session = session
+                    kept.ready.set()
+                    await kept.stop.wait()
+            if scope.cancelled_caught and kept.session is None:
+                kept.error = TimeoutError()
+        except Exception as exc:
+            kept.error = exc
+            if kept.session is not None:
+                logger.debug("kept session to adapter %r ended: %s", adapter.name, type(root_cause(exc)).__name__)
+        finally:
+            kept.session = None
+            kept.stop.set()
+            kept.ready.set()
+            if self._kept.get(key) is kept:
+                del self._kept[key]
+
+    async def _kept_session(
+        self, adapter: AdapterEntry, principal: Principal, url: str, transports: list[PooledTransport]
+    ) -> tuple[KeepKey, _Kept, bool]:
+        """The kept session for this caller and adapter (opened if need be); True when it was just opened. Its
+        transport is appended to ``transports`` first (it says what went wrong if it does not open)."""
+        assert self._tasks is not None
+        sid = downstream_session.get()
+        key: KeepKey = (sid, adapter.name, adapter.remote, principal.user_id, principal.roles, "" if sid else url)
+        kept = self._kept.get(key)
+        if kept is not None and (kept.stop.is_set() or kept.url not in adapter.urls or kept.transport.failure):
+            self._drop(key, kept)
+            kept = None
+        opened = kept is None
+        if kept is None:
+            kept = _Kept(url, self.transport(adapter))
+            self._kept[key] = kept
+            while len(self._kept) > MAX_KEPT_SESSIONS:
+                old_key, old = next(iter(self._kept.items()))
+                self._drop(old_key, old)
+            self._tasks.start_soon(self._keep, key, kept, adapter, principal)
+        self._kept.move_to_end(key)
+        kept.used = self._clock()
+        transports.append(kept.transport)
+        await kept.ready.wait()
+        if kept.session is None or kept.stop.is_set():
+            raise kept.error or UpstreamError("the session ended")
+        return key, kept, opened
+
+    async def _with_retry(
+        self,
+        adapter: AdapterEntry,
+        principal: Principal,
+        url: str,
+        send: Callable[[ClientSession], Awaitable[_ItemT]],
+        *,
+        resend: bool,
+        transports: list[PooledTransport],
+    ) -> _ItemT:
+        """``send`` on a session (a kept one while :meth:`running`, else a fresh one, ended afterwards); the
+        transports used are appended to ``transports`` (the last one says what went wrong). When a kept session
+        turns out broken (the replica restarted or died), once more on a fresh one, on the next ready url.
+        ``resend`` False (``tools/call``): only when the request surely was not processed (the connection was
+        refused, or the adapter did not know the session)."""
+        if self._tasks is None:
+            transport = self.transport(adapter)
+            transports.append(transport)
+            async with self.session(adapter, principal, url, transport) as session:
+                return await send(session)
+        key, kept, opened = await self._kept_session(adapter, principal, url, transports)
+        assert kept.session is not None
+        try:
+            return await send(kept.session)
+        except Exception as exc:
+            if not _breaks_session(exc, kept.transport):
+                raise
+            self._drop(key, kept)
+            self._eras.pop(kept.url, None)  # a restarted replica may speak another era
+            if opened or not (resend or _not_processed(kept.transport)) or not adapter.urls:
+                raise
+            logger.info("adapter %r: the kept session broke; once more on a fresh one", adapter.name)
+        url = self.next_url(adapter)
+        key, kept, _ = await self._kept_session(adapter, principal, url, transports)
+        assert kept.session is not None
+        try:
+            return await send(kept.session)
+        except Exception as exc:
+            if _breaks_session(exc, kept.transport):
+                self._drop(key, kept)
+            raise
 
     # --- sessions ------------------------------------------------------------------------------------------
 
@@ -382,12 +571,13 @@ class AdapterClient:
             with anyio.fail_after(self._list_timeout):
                 # Each ready url in turn until one answers; a list is safe to ask twice.
                 for url in adapter.urls[start:] + adapter.urls[:start]:
-                    transport = self.transport(adapter)
+                    transports: list[PooledTransport] = []
                     try:
-                        async with self.session(adapter, principal, url, transport) as session:
-                            return await fetch(session)
+                        return await self._with_retry(
+                            adapter, principal, url, fetch, resend=True, transports=transports
+                        )
                     except Exception as exc:
-                        reason = describe_failure(exc, transport)
+                        reason = describe_failure(exc, transports[-1] if transports else self.transport(adapter))
                         logger.warning("adapter %r at %s: %s/list failed: %s", adapter.name, url, kind, reason)
         except TimeoutError:
             reason = f"no answer within {self._list_timeout:g} s"
@@ -409,21 +599,27 @@ class AdapterClient:
         if not adapter.urls:
             return error_result(f"Tool '{exposed}' has no ready replica; try again shortly.")
         url = self.next_url(adapter)
-        transport = self.transport(adapter)
+        transports: list[PooledTransport] = []
         request = types.CallToolRequest(params=types.CallToolRequestParams(name=tool.name, arguments=arguments))
+
+        async def send(session: ClientSession) -> types.CallToolResult:
+            if session.protocol_version in MODERN_PROTOCOL_VERSIONS and _declares_headers(tool):
+                # Its x-mcp-header arguments must travel as Mcp-Param-* headers, which the SDK's
+                # session derives from a listing of its own.
+                await session.list_tools()
+            # send_request, not call_tool: the result goes back as the adapter sent it (no second
+            # tools/list to validate structuredContent; the caller's client validates it).
+            return await session.send_request(request, types.CallToolResult)
+
         try:
             with anyio.fail_after(self._call_timeout):
-                async with self.session(adapter, principal, url, transport) as session:
-                    if session.protocol_version in MODERN_PROTOCOL_VERSIONS and _declares_headers(tool):
-                        # Its x-mcp-header arguments must travel as Mcp-Param-* headers, which the SDK's
-                        # session derives from a listing of its own.
-                        await session.list_tools()
-                    # send_request, not call_tool: the result goes back as the adapter sent it (no second
-                    # tools/list to validate structuredContent; the caller's client validates it).
-                    return without_envelope(await session.send_request(request, types.CallToolResult))
+                # A call is not sent twice unless the adapter surely did not run it (resend=False).
+                result = await self._with_retry(adapter, principal, url, send, resend=False, transports=transports)
+            return without_envelope(result)
         except TimeoutError:
             return error_result(f"Tool '{exposed}' timed out after {self._call_timeout:g} s.")
         except Exception as exc:
+            transport = transports[-1] if transports else self.transport(adapter)
             reason = describe_failure(exc, transport)
             logger.warning("adapter %r at %s: tools/call %r failed: %s", adapter.name, url, tool.name, reason)
             return error_result(_call_failure_text(exposed, exc, transport, reason))
@@ -434,21 +630,21 @@ class AdapterClient:
         principal: Principal,
         send: Callable[[ClientSession], Awaitable[_ItemT]],
     ) -> _ItemT:
-        """One exchange (``prompts/get``, ``resources/read``) on a fresh session; an upstream JSON-RPC error
-        is raised as the :class:`MCPError` it is, anything else as :class:`UpstreamError`."""
+        """One exchange (``prompts/get``, ``resources/read``, safe to send twice) on the caller's session; an
+        upstream JSON-RPC error is raised as the :class:`MCPError` it is, anything else as :class:`UpstreamError`."""
         if not adapter.urls:
             raise UpstreamError("no ready replica")
         url = self.next_url(adapter)
-        transport = self.transport(adapter)
+        transports: list[PooledTransport] = []
         try:
             with anyio.fail_after(self._call_timeout):
-                async with self.session(adapter, principal, url, transport) as session:
-                    return await send(session)
+                return await self._with_retry(adapter, principal, url, send, resend=True, transports=transports)
         except TimeoutError:
             raise UpstreamError(f"no answer within {self._call_timeout:g} s") from None
         except Exception as exc:
+            transport = transports[-1] if transports else self.transport(adapter)
             cause = root_cause(exc)
-            if isinstance(cause, MCPError) and transport.failure is None:
+            if isinstance(cause, MCPError) and transport.failure is None and not transport.session_gone:
                 raise cause from None
             reason = describe_failure(exc, transport)
             logger.warning("adapter %r at %s: request failed: %s", adapter.name, url, reason)
@@ -520,6 +716,19 @@ async def _all_resources(session: ClientSession) -> tuple[types.Resource, ...]:
 
 def _declares_headers(tool: types.Tool) -> bool:
     return "x-mcp-header" in json.dumps(tool.input_schema)
+
+
+def _breaks_session(exc: BaseException, transport: PooledTransport) -> bool:
+    """Whether a failed exchange means the session is unusable (as opposed to an answer: a JSON-RPC error)."""
+    if transport.failure is not None or transport.session_gone:
+        return True
+    return not isinstance(root_cause(exc), MCPError | ValidationError)
+
+
+def _not_processed(transport: PooledTransport) -> bool:
+    """The adapter surely did not run the request: it did not know the session, or no connection was made."""
+    refused = isinstance(transport.failure, aiohttp.ClientConnectorError | ConnectionRefusedError)
+    return transport.session_gone or refused
 
 
 def root_cause(exc: BaseException) -> BaseException:

@@ -25,6 +25,7 @@ from mcp.client.session import ClientSession
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.auth.principal import Principal
@@ -35,7 +36,7 @@ from toolrouter.handlers import ToolHandlers, not_available, readable
 from toolrouter.identity import principal_of, virtual_server_of
 from toolrouter.search import ToolIndex
 from toolrouter.telemetry import RouterTelemetry
-from toolrouter.upstream import AdapterClient, UpstreamError, without_envelope
+from toolrouter.upstream import AdapterClient, UpstreamError, downstream_session, without_envelope
 from toolrouter.virtual import (
     CATALOG_SERVER,
     SEPARATOR,
@@ -126,6 +127,18 @@ def server_not_found(name: str) -> MCPError:
 def _scope(ctx: ServerRequestContext[Any, Any]) -> Scope | None:
     scope = getattr(ctx.request, "scope", None)
     return scope if isinstance(scope, dict) else None
+
+
+async def downstream_session_middleware(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+    """Names the caller's MCP session (``Mcp-Session-Id``) to the adapter client for the request's duration,
+    so the upstream sessions it opens are kept for that session (and ended with it)."""
+    scope = _scope(ctx)
+    session_id = Headers(scope=scope).get("mcp-session-id") if scope is not None else None
+    token = downstream_session.set(session_id or None)
+    try:
+        return await call_next(ctx)
+    finally:
+        downstream_session.reset(token)
 
 
 class VirtualServerHandlers:
