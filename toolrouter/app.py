@@ -139,20 +139,7 @@ def create_router_app(settings: ToolRouterSettings) -> Starlette:
     if settings.aggregate_adapters:
         # /mcp is the virtual server of the whole catalog: the registered tools, then every adapter.
         aggregated = CatalogServerHandlers(poller, executor, upstream, handlers, telemetry)
-        server = RouterServer(
-            SERVER_NAME,
-            version=_version(),
-            title="MCP Gateway tool router",
-            on_list_tools=aggregated.list_tools,
-            on_call_tool=aggregated.call_tool,
-            on_list_prompts=aggregated.list_prompts,
-            on_get_prompt=aggregated.get_prompt,
-            on_list_resources=aggregated.list_resources,
-            on_read_resource=aggregated.read_resource,
-            on_subscriptions_listen=listen,
-            cache_hints=aggregated_hints,
-        )
-        server.middleware.append(downstream_session_middleware)
+        server = _aggregating_server(SERVER_NAME, "MCP Gateway tool router", aggregated, listen, aggregated_hints)
     else:
         server = RouterServer(
             SERVER_NAME,
@@ -165,21 +152,9 @@ def create_router_app(settings: ToolRouterSettings) -> Starlette:
         )
     server.add_notification_handler("notifications/initialized", types.NotificationParams, handlers.session_initialized)
     virtual = VirtualServerHandlers(poller, executor, upstream, telemetry)
-    virtual_server = RouterServer(
-        VIRTUAL_SERVER_NAME,
-        version=_version(),
-        title="MCP Gateway virtual server",
-        on_list_tools=virtual.list_tools,
-        on_call_tool=virtual.call_tool,
-        on_list_prompts=virtual.list_prompts,
-        on_get_prompt=virtual.get_prompt,
-        on_list_resources=virtual.list_resources,
-        on_read_resource=virtual.read_resource,
-        on_subscriptions_listen=listen,
-        cache_hints=aggregated_hints,
+    virtual_server = _aggregating_server(
+        VIRTUAL_SERVER_NAME, "MCP Gateway virtual server", virtual, listen, aggregated_hints, virtual.middleware
     )
-    virtual_server.middleware.append(virtual.middleware)
-    virtual_server.middleware.append(downstream_session_middleware)
     virtual_server.add_notification_handler(
         "notifications/initialized",
         types.NotificationParams,
@@ -249,6 +224,33 @@ def create_router_app(settings: ToolRouterSettings) -> Starlette:
     app.state.virtual_sessions = virtual_sessions
     app.state.upstream = upstream
     return app
+
+
+def _aggregating_server(
+    name: str,
+    title: str,
+    handlers: VirtualServerHandlers,
+    listen: ListenHandler,
+    cache_hints: dict[Any, CacheHint],
+    *middleware: Any,
+) -> RouterServer:
+    """An MCP server over members' tools, prompts and resources: a virtual server, or ``/mcp`` aggregating the
+    catalog. ``middleware`` runs before the downstream-session one (which keys the kept upstream sessions)."""
+    server = RouterServer(
+        name,
+        version=_version(),
+        title=title,
+        on_list_tools=handlers.list_tools,
+        on_call_tool=handlers.call_tool,
+        on_list_prompts=handlers.list_prompts,
+        on_get_prompt=handlers.get_prompt,
+        on_list_resources=handlers.list_resources,
+        on_read_resource=handlers.read_resource,
+        on_subscriptions_listen=listen,
+        cache_hints=cache_hints,
+    )
+    server.middleware.extend([*middleware, downstream_session_middleware])
+    return server
 
 
 async def _poll_forever(poller: CatalogPoller, interval: float) -> None:
