@@ -27,6 +27,8 @@ from mcp.server.auth.provider import AccessToken
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.ambiguity import SINGLETON_HEADERS, ambiguity_in
+from gateway.auth.principal import ROLES_HEADER as ROLES_HEADER_NAME
+from gateway.auth.principal import USER_ID_HEADER as USER_ID_HEADER_NAME
 from gateway.auth.principal import Principal, normalise_roles
 
 logger = logging.getLogger(__name__)
@@ -34,8 +36,8 @@ logger = logging.getLogger(__name__)
 PRINCIPAL_SCOPE_KEY = "toolrouter.principal"
 VIRTUAL_SERVER_SCOPE_KEY = "toolrouter.virtual_server"
 SECRET_HEADER = b"x-gateway-secret"
-USER_ID_HEADER = b"x-mcp-userid"
-ROLES_HEADER = b"x-mcp-roles"
+USER_ID_HEADER = USER_ID_HEADER_NAME.encode()
+ROLES_HEADER = ROLES_HEADER_NAME.encode()
 VIRTUAL_SERVER_HEADER = b"x-mcp-virtual-server"
 _IDENTITY_HEADERS = frozenset(
     {SECRET_HEADER, USER_ID_HEADER, ROLES_HEADER, VIRTUAL_SERVER_HEADER, b"x-mcp-username"}

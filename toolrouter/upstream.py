@@ -54,6 +54,7 @@ from pydantic import ValidationError
 from yarl import URL
 
 from gateway.auth.principal import Principal
+from gateway.auth.principal import identity_headers as principal_headers
 from gateway.netguard import is_address_refusal
 from gateway.telemetry.tracing import with_trace_headers
 from toolrouter.catalog import AdapterEntry
@@ -61,8 +62,6 @@ from toolrouter.executor import ToolExecutor, error_result
 
 logger = logging.getLogger(__name__)
 
-USER_ID_HEADER = "x-mcp-userid"
-ROLES_HEADER = "x-mcp-roles"
 MAX_PAGES = 100
 """Pages of one upstream list followed at most: a paginator that never ends cannot hang a request."""
 MAX_ITEMS = 1000
@@ -104,12 +103,8 @@ _RESPONSE_HEADERS_DROPPED = frozenset({"transfer-encoding", "connection", "keep-
 
 
 def identity_headers(principal: Principal) -> dict[str, str]:
-    """The caller as the gateway's data plane presents it to an adapter: the user id and, when there are any,
-    the roles, sorted and comma-separated (``gateway.proxy.headers.upstream_request_headers``)."""
-    headers = {USER_ID_HEADER: principal.user_id}
-    if principal.roles:
-        headers[ROLES_HEADER] = ",".join(sorted(principal.roles))
-    return headers
+    """The caller as the gateway's data plane presents it to an adapter (``gateway.auth.principal``)."""
+    return dict(principal_headers(principal))
 
 
 class UpstreamError(Exception):

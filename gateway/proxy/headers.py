@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.auth.principal import Principal
+from gateway.auth.principal import Principal, identity_headers
 
 # Hop-by-hop headers (RFC 9110 §7.6.1) plus everything that identifies the caller to the gateway:
 # credentials and identities are the gateway's business, never an adapter's.
@@ -82,9 +82,7 @@ def upstream_request_headers(
         # underscore could pose as an identity or session header the gateway sets or checks (nginx's default).
         and "_" not in name
     ]
-    headers.append(("x-mcp-userid", principal.user_id))
-    if principal.roles:
-        headers.append(("x-mcp-roles", ",".join(sorted(principal.roles))))
+    headers.extend(identity_headers(principal))
     if virtual_server is not None:
         headers.append((VIRTUAL_SERVER_HEADER, virtual_server))
     headers.append(("forwarded", forwarded))
