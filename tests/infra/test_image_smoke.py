@@ -60,7 +60,7 @@ from tests.infra.built_stacks import builds as stack_builds
 from tests.infra.image_env import ImageEnv, MissingTool, build_image_env
 from tests.infra.mocks import Recorded
 from tests.infra.pods import ContainerSpec, KubeAccess, PodProcess, container_spec, resolve_env
-from tests.integration.auth.issuer import TENANT_PATH, TestIssuer
+from tests.support.oidc_issuer import TENANT_PATH, TestIssuer
 from tests.integration.kubernetes.k8s_control_plane import ControlPlane, find_binaries
 from tests.support.ports import free_port
 from tests.support.servers import UvicornThread

@@ -17,7 +17,7 @@ from gateway.runtimes.mcp_probe import USER_AGENT as PROBE_USER_AGENT
 from gateway.settings import GatewaySettings
 from tests.support.servers import UvicornThread
 
-from .issuer import TENANT_PATH, TestIssuer
+from tests.support.oidc_issuer import TENANT_PATH, TestIssuer
 
 AUDIENCE = "api://gateway"
 SCOPE = "api://gateway/access"

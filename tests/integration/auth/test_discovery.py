@@ -13,7 +13,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 
 from .conftest import AUDIENCE, SCOPE, Backend, GatewayFactory
-from .issuer import TENANT_PATH, TestIssuer
+from tests.support.oidc_issuer import TENANT_PATH, TestIssuer
 
 REDIRECT = "http://127.0.0.1:33418/callback"
 

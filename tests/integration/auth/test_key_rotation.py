@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 
 from .conftest import GatewayFactory
-from .issuer import SigningKey, TestIssuer
+from tests.support.oidc_issuer import SigningKey, TestIssuer
 
 
 def status(gateway: str, token: str) -> int:

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from .conftest import Backend, GatewayFactory
-from .issuer import TestIssuer
+from tests.support.oidc_issuer import TestIssuer
 from .test_token_validation import INITIALIZE, MCP_HEADERS
 
 
