@@ -62,11 +62,14 @@ VIRTUAL_SERVER_NAME = "mcp-gateway-virtual-server"
 
 
 class RouterServer(Server[Any]):
-    """The low-level SDK server, advertising ``tools.listChanged`` to handshake-era clients.
+    """The low-level SDK server, advertising ``tools.listChanged`` to handshake-era clients (and, for a server
+    with adapter members, ``prompts.listChanged`` and ``resources.listChanged``: see ``aggregating``).
 
     The session manager builds each session's InitializeResult from ``create_initialization_options()``
-    with no arguments, so the flag has to be the default here.
+    with no arguments, so the flags have to be the default here.
     """
+
+    aggregating = False
 
     def create_initialization_options(
         self,
@@ -74,8 +77,10 @@ class RouterServer(Server[Any]):
         experimental_capabilities: dict[str, dict[str, Any]] | None = None,
         extensions: dict[str, dict[str, Any]] | None = None,
     ) -> InitializationOptions:
+        changed = self.aggregating
         return super().create_initialization_options(
-            notification_options or NotificationOptions(tools_changed=True),
+            notification_options
+            or NotificationOptions(tools_changed=True, prompts_changed=changed, resources_changed=changed),
             experimental_capabilities,
             extensions,
         )
@@ -99,6 +104,15 @@ def create_router_app(settings: ToolRouterSettings) -> Starlette:
     # The virtual servers' own registry: their sessions must not crowd /mcp's out of it.
     virtual_sessions = OpenSessions(settings.max_sessions)
     bus = InMemorySubscriptionBus()
+
+    async def adapter_list_changed(adapter: str, kind: str) -> None:
+        """An adapter's list changed (it said so): tell the sessions of the servers that include it."""
+        catalog = poller.current
+        servers = [name for name, s in catalog.servers.items() if any(m.adapter == adapter for m in s.members)]
+        delivered = await virtual_sessions.notify_list_changed(kind, servers)
+        if settings.aggregate_adapters:
+            delivered += await sessions.notify_list_changed(kind)
+        logger.info("adapter %r: its %s changed; notified %d sessions", adapter, kind, delivered)
 
     async def announce(catalog: Catalog) -> None:
         await bus.publish(ToolsListChanged())
@@ -135,6 +149,7 @@ def create_router_app(settings: ToolRouterSettings) -> Starlette:
         list_cache_seconds=settings.upstream_list_cache_seconds,
         max_response_bytes=settings.max_response_bytes,
         client_info=types.Implementation(name=SERVER_NAME, version=_version()),
+        on_list_changed=adapter_list_changed,
     )
     if settings.aggregate_adapters:
         # /mcp is the virtual server of the whole catalog: the registered tools, then every adapter.
@@ -164,10 +179,11 @@ def create_router_app(settings: ToolRouterSettings) -> Starlette:
         StreamableHTTPSessionManager(
             app=mcp_server,
             stateless=False,
-            # Each POST is answered with one JSON body rather than a one-event SSE stream: the router sends
-            # nothing else on a request's stream (no progress, no server-to-client requests; list_changed goes
-            # on the GET stream or subscriptions/listen), and the SSE machinery was a large share of its CPU.
-            json_response=True,
+            # /mcp answers each POST with one JSON body rather than a one-event SSE stream: it sends nothing
+            # else on a request's stream (list_changed goes on the GET stream or subscriptions/listen), and the
+            # SSE machinery was a large share of its CPU. A virtual server streams: what its adapters send
+            # during a request (progress, logging, sampling, elicitation, roots) is relayed on that stream.
+            json_response=mcp_server is server,
             security_settings=_transport_security(settings.host),
             session_idle_timeout=settings.session_idle_timeout_seconds,
             max_sessions=settings.max_sessions,
@@ -249,6 +265,7 @@ def _aggregating_server(
         on_subscriptions_listen=listen,
         cache_hints=cache_hints,
     )
+    server.aggregating = True
     server.middleware.extend([*middleware, downstream_session_middleware])
     return server
 

@@ -105,6 +105,7 @@ class ToolExecutor:
         self._guard = guard or ConnectGuard()
         self._session: aiohttp.ClientSession | None = None
         self._guarded_session: aiohttp.ClientSession | None = None
+        self._streams: dict[bool, aiohttp.ClientSession] = {}
         self._turns: dict[str, Iterator[int]] = {}
 
     async def __aenter__(self) -> ToolExecutor:
@@ -123,8 +124,9 @@ class ToolExecutor:
             self._guarded_session = _new_session(connector)
 
     async def aclose(self) -> None:
-        sessions = [s for s in (self._session, self._guarded_session) if s is not None]
+        sessions = [s for s in (self._session, self._guarded_session, *self._streams.values()) if s is not None]
         self._session = self._guarded_session = None
+        self._streams = {}
         for session in sessions:
             await session.close()
 
@@ -177,6 +179,20 @@ class ToolExecutor:
         """One of the two pools, for the router's other upstream clients (``toolrouter.upstream``): the
         guarded one for user-supplied addresses, the other for the gateway's own replicas and Services."""
         return self._client(guarded)
+
+    def stream_pool(self, *, guarded: bool) -> aiohttp.ClientSession:
+        """A pool for streams that stay open (adapters' standalone MCP streams), apart from :meth:`pool`: they
+        would otherwise hold the connections that calls wait for. Unbounded here; the router bounds how many
+        upstream sessions it keeps (``toolrouter.upstream.MAX_KEPT_SESSIONS``)."""
+        session = self._streams.get(guarded)
+        if session is None:
+            connector = (
+                self._guard.connector(limit=0, ttl_dns_cache=10)
+                if guarded
+                else aiohttp.TCPConnector(limit=0, ttl_dns_cache=10)
+            )
+            session = self._streams[guarded] = _new_session(connector)
+        return session
 
     async def _post(self, url: str, arguments: dict[str, Any], guarded: bool) -> tuple[int, str, str, bytes]:
         payload = json.dumps(arguments, ensure_ascii=False).encode()

@@ -19,7 +19,7 @@ from gateway.auth.principal import Principal
 from gateway.auth.rbac import can_read
 from toolrouter.catalog import CatalogEntry, CatalogPoller
 from toolrouter.executor import ToolExecutor, error_result
-from toolrouter.identity import principal_of
+from toolrouter.identity import principal_of, virtual_server_of
 from toolrouter.sessions import OpenSessions
 from toolrouter.telemetry import RouterTelemetry
 
@@ -77,8 +77,11 @@ class ToolHandlers:
             return result
 
     async def session_initialized(self, ctx: ServerRequestContext[Any, Any], params: types.NotificationParams) -> None:
-        """Remember the session so catalog changes reach it (handshake era only: it has a session id)."""
+        """Remember the session (and its virtual server, if any) so changes reach it (handshake era only: it
+        has a session id)."""
         headers = getattr(ctx.request, "headers", None)
         session_id = headers.get(SESSION_ID_HEADER) if headers is not None else None
         if session_id:
-            self._sessions.remember(session_id, ctx.session)
+            scope = getattr(ctx.request, "scope", None)
+            server = virtual_server_of(scope if isinstance(scope, dict) else None)
+            self._sessions.remember(session_id, ctx.session, server)

@@ -14,8 +14,10 @@ opens its own session and ends it. Also:
   pool as ``url`` tools), proxy variables are ignored and no cookie is kept;
 - the protocol era each url speaks is remembered (:class:`_Era`): a 2026-07-28 adapter then costs one
   request per exchange, a handshake-era one ``initialize`` and ``notifications/initialized`` once per kept
-  session, then one request per exchange; the session's standalone ``GET`` stream is never opened (nothing
-  server-initiated is relayed yet);
+  session, then one request per exchange; a kept session also holds the adapter's standalone ``GET`` stream
+  (on a pool of its own, :meth:`ToolExecutor.stream_pool`), where adapters announce ``list_changed``;
+- what the adapter sends besides answers (progress, logging, sampling, elicitation, roots, list changes) is
+  relayed by the session's :class:`toolrouter.relay.Relay`;
 - each adapter's lists are cached per (adapter, its urls, the caller's identity) for
   ``upstream_list_cache_seconds``, dropped when the catalog version changes, and fetched once however many
   callers ask at the same moment.
@@ -59,6 +61,7 @@ from gateway.netguard import is_address_refusal
 from gateway.telemetry.tracing import with_trace_headers
 from toolrouter.catalog import AdapterEntry
 from toolrouter.executor import ToolExecutor, error_result
+from toolrouter.relay import Relay, downstream_request, progress_to
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +81,9 @@ MAX_KEPT_SESSIONS = 1000
 CLOSE_SECONDS = 5.0
 """On shutdown, kept sessions have this long to end politely before their tasks are cancelled."""
 SWEEP_SECONDS = 30.0
+LIST_CHANGED_SETTLE_SECONDS = 0.2
+"""An adapter's ``list_changed`` reaches the router once per kept session: the clients are told once, this
+long after the first."""
 
 downstream_session: ContextVar[str | None] = ContextVar("downstream_session", default=None)
 """The caller's MCP session id (handshake era) for the request being served, set by
@@ -124,13 +130,23 @@ class _TooLarge(Exception):
 class PooledTransport(httpx2.AsyncBaseTransport):
     """An ``httpx2`` transport (what the SDK's client speaks) over one of the executor's aiohttp pools.
 
-    ``GET`` (a session's standalone stream, for server-initiated messages) is answered ``405`` here without
-    contacting the adapter: the router relays none yet. The first connection failure is kept in
-    :attr:`failure` so the caller can say what went wrong (the SDK only sees an ``httpx2`` error).
+    ``GET`` (a session's standalone stream, for server-initiated messages) goes to ``stream_pool`` when there
+    is one (a kept session: streams that stay open must not take the connections that calls need); without
+    one it is answered ``405`` here without contacting the adapter (a session used for one exchange). The
+    first connection failure is kept in :attr:`failure` so the caller can say what went wrong (the SDK only
+    sees an ``httpx2`` error).
     """
 
-    def __init__(self, pool: aiohttp.ClientSession, *, max_response_bytes: int, connect_timeout: float) -> None:
+    def __init__(
+        self,
+        pool: aiohttp.ClientSession,
+        *,
+        max_response_bytes: int,
+        connect_timeout: float,
+        stream_pool: aiohttp.ClientSession | None = None,
+    ) -> None:
         self._pool = pool
+        self._stream_pool = stream_pool
         self._max_bytes = max_response_bytes
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, connect=connect_timeout)
         self.failure: BaseException | None = None
@@ -139,8 +155,11 @@ class PooledTransport(httpx2.AsyncBaseTransport):
         restarted, or ended it), so it did not process the request."""
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        pool = self._pool
         if request.method == "GET":
-            return httpx2.Response(405, headers={"allow": "POST, DELETE"}, request=request)
+            if self._stream_pool is None:
+                return httpx2.Response(405, headers={"allow": "POST, DELETE"}, request=request)
+            pool = self._stream_pool
         body = await request.aread()
         headers = [
             (k.lower(), v) for k, v in request.headers.multi_items() if k.lower() not in _REQUEST_HEADERS_NOT_SENT
@@ -148,7 +167,7 @@ class PooledTransport(httpx2.AsyncBaseTransport):
         # The trace continues into the adapter (W3C traceparent), as into a registered tool.
         headers = with_trace_headers(headers)
         try:
-            response = await self._pool.request(
+            response = await pool.request(
                 request.method,
                 URL(str(request.url), encoded=True),
                 data=body,
@@ -159,7 +178,8 @@ class PooledTransport(httpx2.AsyncBaseTransport):
                 timeout=self._timeout,
             )
         except (aiohttp.ClientError, OSError) as exc:
-            self.failure = self.failure or exc
+            if request.method != "GET":  # the standalone stream is optional: its loss breaks no exchange
+                self.failure = self.failure or exc
             raise httpx2.ConnectError(type(exc).__name__, request=request) from exc
         if response.status == 404 and request.headers.get("mcp-session-id"):
             self.session_gone = True
@@ -171,12 +191,14 @@ class PooledTransport(httpx2.AsyncBaseTransport):
         # An SSE body is a stream of messages, bounded per event by the SDK (max_sse_event_size); a JSON body
         # is one message, bounded here.
         is_sse = response.headers.get("content-type", "").lower().startswith("text/event-stream")
-        stream = _PooledStream(response, None if is_sse else self._max_bytes, self)
+        stream = _PooledStream(response, None if is_sse else self._max_bytes, self if request.method != "GET" else None)
         return httpx2.Response(response.status, headers=response_headers, stream=stream, request=request)
 
 
 class _PooledStream(httpx2.AsyncByteStream):
-    def __init__(self, response: aiohttp.ClientResponse, limit: int | None, transport: PooledTransport) -> None:
+    def __init__(
+        self, response: aiohttp.ClientResponse, limit: int | None, transport: PooledTransport | None
+    ) -> None:
         self._response = response
         self._limit = limit
         self._transport = transport
@@ -187,12 +209,16 @@ class _PooledStream(httpx2.AsyncByteStream):
             async for chunk in self._response.content.iter_any():
                 size += len(chunk)
                 if self._limit is not None and size > self._limit:
-                    self._transport.failure = self._transport.failure or _TooLarge()
+                    self._failed(_TooLarge())
                     raise httpx2.ReadError("the reply is too large")
                 yield chunk
         except (aiohttp.ClientError, OSError) as exc:
-            self._transport.failure = self._transport.failure or exc
+            self._failed(exc)
             raise httpx2.ReadError(type(exc).__name__) from exc
+
+    def _failed(self, failure: BaseException) -> None:
+        if self._transport is not None:  # None: the standalone stream, whose loss fails no exchange
+            self._transport.failure = self._transport.failure or failure
 
     async def aclose(self) -> None:
         if self._response.content.at_eof():
@@ -208,6 +234,7 @@ class _Kept:
 
     url: str
     transport: PooledTransport
+    relay: Relay
     ready: anyio.Event = field(default_factory=anyio.Event)
     stop: anyio.Event = field(default_factory=anyio.Event)
     session: ClientSession | None = None
@@ -259,6 +286,7 @@ class AdapterClient:
         list_cache_seconds: float,
         max_response_bytes: int,
         client_info: types.Implementation | None = None,
+        on_list_changed: Callable[[str, str], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._executor = executor
@@ -276,6 +304,8 @@ class AdapterClient:
         self._kept: OrderedDict[KeepKey, _Kept] = OrderedDict()
         self._tasks: TaskGroup | None = None
         self._closing: anyio.Event | None = None
+        self._on_list_changed = on_list_changed
+        self._changes_pending: set[tuple[str, str]] = set()
 
     # --- kept sessions -------------------------------------------------------------------------------------
 
@@ -332,7 +362,7 @@ class AdapterClient:
             # Opening is bounded (the waiting callers have their own deadlines; later ones must not wait on a
             # session that never opens); holding it is not.
             with anyio.CancelScope(deadline=anyio.current_time() + opening) as scope:
-                async with self.session(adapter, principal, kept.url, kept.transport) as session:
+                async with self.session(adapter, principal, kept.url, kept.transport, kept.relay) as session:
                     scope.deadline = math.inf
                     kept.session = session
                     kept.ready.set()
@@ -364,7 +394,7 @@ class AdapterClient:
             kept = None
         opened = kept is None
         if kept is None:
-            kept = _Kept(url, self.transport(adapter))
+            kept = _Kept(url, self.transport(adapter, listen=True), self._relay(adapter, sid))
             self._kept[key] = kept
             while len(self._kept) > MAX_KEPT_SESSIONS:
                 old_key, old = next(iter(self._kept.items()))
@@ -393,15 +423,19 @@ class AdapterClient:
         turns out broken (the replica restarted or died), once more on a fresh one, on the next ready url.
         ``resend`` False (``tools/call``): only when the request surely was not processed (the connection was
         refused, or the adapter did not know the session)."""
+        request = downstream_request.get()
         if self._tasks is None:
             transport = self.transport(adapter)
             transports.append(transport)
-            async with self.session(adapter, principal, url, transport) as session:
-                return await send(session)
+            relay = self._relay(adapter, downstream_session.get())
+            async with self.session(adapter, principal, url, transport, relay) as session:
+                with relay.serving(request):
+                    return await send(session)
         key, kept, opened = await self._kept_session(adapter, principal, url, transports)
         assert kept.session is not None
         try:
-            return await send(kept.session)
+            with kept.relay.serving(request):
+                return await send(kept.session)
         except Exception as exc:
             if not _breaks_session(exc, kept.transport):
                 raise
@@ -414,7 +448,8 @@ class AdapterClient:
         key, kept, _ = await self._kept_session(adapter, principal, url, transports)
         assert kept.session is not None
         try:
-            return await send(kept.session)
+            with kept.relay.serving(request):
+                return await send(kept.session)
         except Exception as exc:
             if _breaks_session(exc, kept.transport):
                 self._drop(key, kept)
@@ -424,9 +459,15 @@ class AdapterClient:
 
     @asynccontextmanager
     async def session(
-        self, adapter: AdapterEntry, principal: Principal, url: str, transport: PooledTransport | None = None
+        self,
+        adapter: AdapterEntry,
+        principal: Principal,
+        url: str,
+        transport: PooledTransport | None = None,
+        relay: Relay | None = None,
     ) -> AsyncIterator[ClientSession]:
-        """An initialized upstream session on ``url`` as ``principal``; ended (``DELETE``) on leaving."""
+        """An initialized upstream session on ``url`` as ``principal``; ended (``DELETE``) on leaving. What
+        the adapter sends on its own goes to ``relay`` (none: dropped, and no client capability declared)."""
         transport = transport or self.transport(adapter)
         era = self._eras.get(url)
         if era is not None and era.until <= self._clock():
@@ -448,6 +489,7 @@ class AdapterClient:
                 cache=None,
                 client_info=self._client_info,
                 read_timeout_seconds=max(self._call_timeout, self._list_timeout),
+                **(relay.client_options() if relay is not None else {}),
             )
             try:
                 async with client:
@@ -465,12 +507,42 @@ class AdapterClient:
             self._eras = {u: e for u, e in self._eras.items() if e.until > now}
         self._eras[url] = _Era(discovered, now + ERA_MEMORY_SECONDS)
 
-    def transport(self, adapter: AdapterEntry) -> PooledTransport:
+    def transport(self, adapter: AdapterEntry, *, listen: bool = False) -> PooledTransport:
+        """``listen``: the session may hold the adapter's standalone stream (a kept session)."""
         return PooledTransport(
             self._executor.pool(guarded=adapter.remote),
             max_response_bytes=self._max_bytes,
             connect_timeout=min(10.0, self._list_timeout),
+            stream_pool=self._executor.stream_pool(guarded=adapter.remote) if listen else None,
         )
+
+    # --- what adapters say on their own --------------------------------------------------------------------
+
+    def _relay(self, adapter: AdapterEntry, session_id: str | None) -> Relay:
+        """The relay of a new upstream session. It declares the downstream client's capabilities only when it
+        serves one downstream session (without one, requests of several clients could share it)."""
+        request = downstream_request.get()
+        capabilities = request.session.client_capabilities if request is not None and session_id else None
+        return Relay(adapter.name, capabilities, self.list_changed)
+
+    def list_changed(self, adapter: str, kind: str) -> None:
+        """An adapter said its ``kind`` list changed: its cached lists of that kind are dropped now, and the
+        clients are told once, :data:`LIST_CHANGED_SETTLE_SECONDS` later (every kept session of the adapter
+        hears the same news)."""
+        self._lists = {k: v for k, v in self._lists.items() if not (k[0] == kind and k[1] == adapter)}
+        if self._on_list_changed is None or self._tasks is None or (adapter, kind) in self._changes_pending:
+            return
+        self._changes_pending.add((adapter, kind))
+        self._tasks.start_soon(self._announce_change, adapter, kind)
+
+    async def _announce_change(self, adapter: str, kind: str) -> None:
+        await anyio.sleep(LIST_CHANGED_SETTLE_SECONDS)
+        self._changes_pending.discard((adapter, kind))
+        assert self._on_list_changed is not None
+        try:
+            await self._on_list_changed(adapter, kind)
+        except Exception:
+            logger.exception("telling clients that adapter %r's %s changed failed", adapter, kind)
 
     def next_url(self, adapter: AdapterEntry) -> str:
         """Round-robin over the adapter's ready urls (callers check that there is one)."""
@@ -596,6 +668,7 @@ class AdapterClient:
         url = self.next_url(adapter)
         transports: list[PooledTransport] = []
         request = types.CallToolRequest(params=types.CallToolRequestParams(name=tool.name, arguments=arguments))
+        progress = progress_to(downstream_request.get())
 
         async def send(session: ClientSession) -> types.CallToolResult:
             if session.protocol_version in MODERN_PROTOCOL_VERSIONS and _declares_headers(tool):
@@ -604,7 +677,7 @@ class AdapterClient:
                 await session.list_tools()
             # send_request, not call_tool: the result goes back as the adapter sent it (no second
             # tools/list to validate structuredContent; the caller's client validates it).
-            return await session.send_request(request, types.CallToolResult)
+            return await session.send_request(request, types.CallToolResult, progress_callback=progress)
 
         try:
             with anyio.fail_after(self._call_timeout):

@@ -34,6 +34,7 @@ from toolrouter.catalog import AdapterEntry, Catalog, CatalogPoller, Member, Vir
 from toolrouter.executor import ToolExecutor, invalid_arguments, schema_problems
 from toolrouter.handlers import ToolHandlers, not_available, readable
 from toolrouter.identity import principal_of, virtual_server_of
+from toolrouter.relay import downstream_request
 from toolrouter.search import ToolIndex
 from toolrouter.telemetry import RouterTelemetry
 from toolrouter.upstream import AdapterClient, UpstreamError, downstream_session, without_envelope
@@ -130,15 +131,18 @@ def _scope(ctx: ServerRequestContext[Any, Any]) -> Scope | None:
 
 
 async def downstream_session_middleware(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
-    """Names the caller's MCP session (``Mcp-Session-Id``) to the adapter client for the request's duration,
-    so the upstream sessions it opens are kept for that session (and ended with it)."""
+    """Names the caller's MCP session (``Mcp-Session-Id``) and request to the adapter client for the request's
+    duration: the upstream sessions it opens are kept for that session (and ended with it), and what adapters
+    send besides their answers is relayed to this request (``toolrouter.relay``)."""
     scope = _scope(ctx)
     session_id = Headers(scope=scope).get("mcp-session-id") if scope is not None else None
-    token = downstream_session.set(session_id or None)
+    session_token = downstream_session.set(session_id or None)
+    request_token = downstream_request.set(ctx if ctx.request_id is not None else None)
     try:
         return await call_next(ctx)
     finally:
-        downstream_session.reset(token)
+        downstream_request.reset(request_token)
+        downstream_session.reset(session_token)
 
 
 class VirtualServerHandlers:
