@@ -166,6 +166,17 @@ Name = Annotated[
         "with a dash",
     ),
 ]
+PREFIX_RE = re.compile(rf"^$|{NAME_RE.pattern}")
+NamePrefix = Annotated[
+    StrictStr,
+    SafeText(
+        MAX_NAME_LENGTH,
+        shape=PREFIX_RE,
+        shape_message="must be empty (no prefix) or a name: lowercase letters, numbers and dashes, starting with a "
+        "letter and not ending with a dash",
+    ),
+]
+"""What a virtual server lists an adapter member's names under (``{prefix}__{name}``); empty: no prefix."""
 Role = Annotated[StrictStr, SafeText(MAX_ROLE_LENGTH)]
 Argument = Annotated[StrictStr, SafeText(MAX_ARG_LENGTH)]
 Command = Annotated[StrictStr, SafeText(MAX_COMMAND_LENGTH, min_length=1)]
@@ -642,6 +653,13 @@ class ServerMember(WireModel):
     read_only: bool = Field(
         default=False, description="Keep only the tools whose annotations say `readOnlyHint: true`"
     )
+    prefix: NamePrefix | None = Field(
+        default=None,
+        exclude_if=_unset,
+        description="What an adapter member's tools and prompts are listed under: `{prefix}__{name}`; by default "
+        "the adapter's name; `\"\"` lists them under their own names (a server of one adapter, or adapters "
+        "whose names do not collide; a name two members list is the first member's)",
+    )
     overrides: Annotated[dict[StrictStr, ToolOverride], AfterValidator(_check_tool_names)] = Field(
         default_factory=dict,
         max_length=MAX_OVERRIDES,
@@ -653,6 +671,8 @@ class ServerMember(WireModel):
     def _one_source(self) -> ServerMember:
         if (self.adapter is None) == (self.tool is None):
             raise ValueError("Give exactly one of adapter (an adapter's name) or tool (a registered tool's name).")
+        if self.tool is not None and self.prefix is not None:
+            raise ValueError("prefix applies to an adapter member's names; a registered tool keeps its own name.")
         if self.tool is not None:
             others = sorted(name for name in self.overrides if name != self.tool)
             if others:

@@ -15,6 +15,7 @@ streams alike.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -28,6 +29,7 @@ from mcp.server.models import InitializationOptions
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp.shared.exceptions import MCPDeprecationWarning
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -252,6 +254,21 @@ def _aggregating_server(
 ) -> RouterServer:
     """An MCP server over members' tools, prompts and resources: a virtual server, or ``/mcp`` aggregating the
     catalog. ``middleware`` runs before the downstream-session one (which keys the kept upstream sessions)."""
+    with warnings.catch_warnings():
+        # logging/setLevel is deprecated as of 2026-07-28; handshake-era clients still send it, and the
+        # members of a virtual server still honour it.
+        warnings.simplefilter("ignore", MCPDeprecationWarning)
+        return _aggregating_server_of(name, title, handlers, listen, cache_hints, *middleware)
+
+
+def _aggregating_server_of(
+    name: str,
+    title: str,
+    handlers: VirtualServerHandlers,
+    listen: ListenHandler,
+    cache_hints: dict[Any, CacheHint],
+    *middleware: Any,
+) -> RouterServer:
     server = RouterServer(
         name,
         version=_version(),
@@ -262,6 +279,11 @@ def _aggregating_server(
         on_get_prompt=handlers.get_prompt,
         on_list_resources=handlers.list_resources,
         on_read_resource=handlers.read_resource,
+        on_list_resource_templates=handlers.list_resource_templates,
+        on_subscribe_resource=handlers.subscribe,
+        on_unsubscribe_resource=handlers.unsubscribe,
+        on_completion=handlers.complete,
+        on_set_logging_level=handlers.set_logging_level,
         on_subscriptions_listen=listen,
         cache_hints=cache_hints,
     )

@@ -94,6 +94,8 @@ class Member:
     """Globs of the names to leave out; they win over ``include``."""
     read_only: bool = False
     """Keep only tools whose ``annotations.readOnlyHint`` is true."""
+    prefix: str | None = None
+    """An adapter member's names are ``{prefix}__{name}``; None: the adapter's name; ``""``: no prefix."""
     overrides: Mapping[str, Override] = field(default_factory=dict)
     """Per original tool name."""
 
@@ -304,7 +306,10 @@ def _parse_member(item: Any) -> Member | None:
     include_globs = None if include is None else _strings(include)
     exclude_globs = None if exclude is None else _strings(exclude)
     read_only = item.get("readOnly", False)
+    prefix = item.get("prefix")
     overrides = _parse_overrides(item.get("overrides"))
+    if prefix is not None and not (isinstance(prefix, str) and (prefix == "" or NAME_RE.fullmatch(prefix))):
+        return None
     if (
         (include is not None and include_globs is None)
         or (exclude is not None and exclude_globs is None)
@@ -318,6 +323,7 @@ def _parse_member(item: Any) -> Member | None:
         include=include_globs,
         exclude=exclude_globs,
         read_only=read_only,
+        prefix=prefix,
         overrides=overrides,
     )
 
@@ -354,6 +360,7 @@ def _observable_server(server: VirtualServer) -> list[Any]:
                 list(m.include) if m.include is not None else None,
                 list(m.exclude) if m.exclude is not None else None,
                 m.read_only,
+                m.prefix,
                 {k: [o.alias, o.description] for k, o in sorted(m.overrides.items())},
             ]
             for m in server.members

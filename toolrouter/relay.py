@@ -17,6 +17,9 @@ request is found here (:attr:`Relay._serving`), not through context variables. W
 requests use one upstream session at once, the latest one gets the unrelated messages (MCP gives a
 client-side message no link to the request that caused it beyond the stream it arrives on).
 
+``notifications/resources/updated`` (of a resource the client subscribed to through the server) goes to
+the downstream session's standalone stream.
+
 ``notifications/*/list_changed`` from an adapter are passed to ``on_list_changed(adapter, kind)``: the
 router drops the adapter's cached lists and tells the clients of every server that includes it (one merged
 notification, see ``toolrouter.app``).
@@ -34,6 +37,7 @@ from typing import Any, TypeVar
 import mcp_types as types
 from mcp.client.session import ClientRequestContext, IncomingMessage
 from mcp.server.context import ServerRequestContext
+from mcp.server.session import ServerSession
 from mcp.shared.dispatcher import ProgressFnT
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp.shared.message import ServerMessageMetadata
@@ -67,11 +71,19 @@ class Relay:
         adapter: str,
         capabilities: types.ClientCapabilities | None,
         on_list_changed: ListChanged | None = None,
+        session: ServerSession | None = None,
     ) -> None:
+        """``session``: the downstream session served (None: the upstream session serves no one session)."""
         self.adapter = adapter
         self.capabilities = capabilities
+        self._session = session
         self._on_list_changed = on_list_changed
         self._serving: list[ServerRequestContext[Any, Any]] = []
+
+    @property
+    def serves_session(self) -> bool:
+        """Whether it serves one downstream (handshake-era) session."""
+        return self._session is not None
 
     @contextmanager
     def serving(self, request: ServerRequestContext[Any, Any] | None) -> Iterator[None]:
@@ -151,6 +163,11 @@ class Relay:
         kind = _LIST_CHANGED.get(message.method)
         if kind is not None and self._on_list_changed is not None:
             self._on_list_changed(self.adapter, kind)
+        elif isinstance(message, types.ResourceUpdatedNotification) and self._session is not None:
+            try:
+                await self._session.send_notification(message)
+            except Exception as exc:  # the client's session ended; the upstream one ends with it
+                logger.debug("relaying resources/updated failed: %s", type(exc).__name__)
 
 
 def progress_to(request: ServerRequestContext[Any, Any] | None) -> ProgressFnT | None:

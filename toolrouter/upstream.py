@@ -51,7 +51,7 @@ from mcp import Client
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
-from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 from yarl import URL
 
@@ -474,7 +474,11 @@ class AdapterClient:
             era = None
         mode: str = "auto"
         prior: types.DiscoverResult | None = None
-        if era is not None and era.discover is None:
+        for_session = relay is not None and relay.serves_session
+        if (era is not None and era.discover is None) or (for_session and _handshakes(era)):
+            # A handshake-era client gets a handshake-era upstream session where the adapter has one: that is
+            # where adapters send their questions (sampling, elicitation, roots) and log lines, and where
+            # resources/subscribe still exists. 2026-07-28 replaced those (InputRequiredResult, opt-in logs).
             mode = "legacy"
         elif era is not None and era.discover is not None:
             prior = era.discover
@@ -493,7 +497,7 @@ class AdapterClient:
             )
             try:
                 async with client:
-                    if era is None:
+                    if era is None and mode == "auto":  # a forced handshake learns nothing about the url
                         self._remember_era(url, client.session.discover_result)
                     yield client.session
             except Exception:
@@ -522,14 +526,16 @@ class AdapterClient:
         """The relay of a new upstream session. It declares the downstream client's capabilities only when it
         serves one downstream session (without one, requests of several clients could share it)."""
         request = downstream_request.get()
-        capabilities = request.session.client_capabilities if request is not None and session_id else None
-        return Relay(adapter.name, capabilities, self.list_changed)
+        if request is None or not session_id:
+            return Relay(adapter.name, None, self.list_changed)
+        return Relay(adapter.name, request.session.client_capabilities, self.list_changed, request.session)
 
     def list_changed(self, adapter: str, kind: str) -> None:
         """An adapter said its ``kind`` list changed: its cached lists of that kind are dropped now, and the
         clients are told once, :data:`LIST_CHANGED_SETTLE_SECONDS` later (every kept session of the adapter
         hears the same news)."""
-        self._lists = {k: v for k, v in self._lists.items() if not (k[0] == kind and k[1] == adapter)}
+        kinds = {kind, "templates"} if kind == "resources" else {kind}
+        self._lists = {k: v for k, v in self._lists.items() if not (k[0] in kinds and k[1] == adapter)}
         if self._on_list_changed is None or self._tasks is None or (adapter, kind) in self._changes_pending:
             return
         self._changes_pending.add((adapter, kind))
@@ -564,6 +570,11 @@ class AdapterClient:
         self, adapter: AdapterEntry, principal: Principal, version: str
     ) -> tuple[types.Resource, ...]:
         return await self._cached("resources", adapter, principal, version, _all_resources)
+
+    async def list_resource_templates(
+        self, adapter: AdapterEntry, principal: Principal, version: str
+    ) -> tuple[types.ResourceTemplate, ...]:
+        return await self._cached("templates", adapter, principal, version, _all_templates)
 
     async def _cached(
         self,
@@ -779,7 +790,23 @@ async def _all_resources(session: ClientSession) -> tuple[types.Resource, ...]:
     return await _pages(session, capabilities is not None and capabilities.resources is not None, page)
 
 
+async def _all_templates(session: ClientSession) -> tuple[types.ResourceTemplate, ...]:
+    async def page(params: types.PaginatedRequestParams | None) -> tuple[list[types.ResourceTemplate], str | None]:
+        result = await session.list_resource_templates(params=params)
+        return result.resource_templates, result.next_cursor
+
+    capabilities = session.server_capabilities
+    return await _pages(session, capabilities is not None and capabilities.resources is not None, page)
+
+
 # --- failures -----------------------------------------------------------------------------------------------
+
+
+def _handshakes(era: _Era | None) -> bool:
+    """Whether the url speaks the handshake era too (unknown: assumed, as every SDK server does today)."""
+    if era is None or era.discover is None:
+        return True
+    return any(version in HANDSHAKE_PROTOCOL_VERSIONS for version in era.discover.supported_versions)
 
 
 def _declares_headers(tool: types.Tool) -> bool:

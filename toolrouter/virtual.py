@@ -11,8 +11,9 @@ The rules, applied in member order:
   ``gateway.auth.rbac.can_read``) is left out, as is one that is missing from the catalog;
 - ``include`` / ``exclude`` (fnmatch globs on the original names; empty: no filter) and ``readOnly``
   (``readOnlyHint``) filter each member's tools, and the globs its prompts and resources (by name);
-- an adapter's tool is exposed as ``{adapter}__{tool}`` and a registered tool under its own name, unless
-  an override gives it an ``alias``; an override's ``description`` replaces the description;
+- an adapter's tool is exposed as ``{prefix}__{tool}`` (the prefix is the adapter's name unless the member
+  gives another, or ``""`` for none) and a registered tool under its own name, unless an override gives it
+  an ``alias``; an override's ``description`` replaces the description;
 - when two members expose the same name the first keeps it and the later one is dropped (logged);
 - an adapter that does not answer is left out (logged) rather than failing the list.
 """
@@ -20,12 +21,14 @@ The rules, applied in member order:
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import mcp_types as types
+import re2
 
 from gateway.auth.principal import Principal
 from gateway.auth.rbac import can_read
@@ -86,7 +89,16 @@ def exposed_name(member: Member, original: str) -> str:
     override = member.overrides.get(original)
     if override is not None and override.alias:
         return override.alias
-    return f"{member.adapter}{SEPARATOR}{original}" if member.adapter is not None else original
+    return prefixed(member, original)
+
+
+def prefixed(member: Member, original: str) -> str:
+    """An adapter member's tool or prompt name as listed: ``{prefix}__{name}`` (the prefix is the adapter's
+    name unless the member says otherwise; ``""``: the name as it is); a registered tool's own name."""
+    if member.adapter is None:
+        return original
+    prefix = member.adapter if member.prefix is None else member.prefix
+    return f"{prefix}{SEPARATOR}{original}" if prefix else original
 
 
 def _exposed_definition(member: Member, original: types.Tool) -> types.Tool:
@@ -130,7 +142,7 @@ async def tool_view(
 @dataclass(frozen=True)
 class ExposedPrompt:
     prompt: types.Prompt
-    """As listed to the caller: named ``{adapter}__{prompt}``."""
+    """As listed to the caller: named ``{prefix}__{prompt}`` (:func:`prefixed`)."""
     original: types.Prompt
     adapter: AdapterEntry
 
@@ -145,7 +157,7 @@ class ExposedResource:
 async def prompt_view(
     catalog: Catalog, server: VirtualServer, principal: Principal, upstream: AdapterClient
 ) -> dict[str, ExposedPrompt]:
-    """Exposed name (``{adapter}__{prompt}``) -> prompt, for every adapter member ``principal`` may read,
+    """Exposed name (``{prefix}__{prompt}``) -> prompt, for every adapter member ``principal`` may read,
     filtered by the member's ``include`` / ``exclude`` (overrides and ``readOnly`` are about tools); the first
     member keeps a name two expose."""
     adapters = _readable_adapters(catalog, server, principal)
@@ -156,7 +168,7 @@ async def prompt_view(
         for prompt in prompts:
             if not server.members[index].keeps_name(prompt.name):
                 continue
-            name = f"{adapter.name}{SEPARATOR}{prompt.name}"
+            name = prefixed(server.members[index], prompt.name)
             if name in view:
                 _dropped(catalog, server, server.members[index], "prompt", name)
                 continue
@@ -183,6 +195,60 @@ async def resource_view(
                 continue
             view[uri] = ExposedResource(resource, adapters[index])
     return view
+
+
+@dataclass(frozen=True)
+class ExposedTemplate:
+    template: types.ResourceTemplate
+    """As the adapter lists it (URI templates are not rewritten either)."""
+    adapter: AdapterEntry
+    pattern: Any
+    """The URIs the template stands for (:func:`template_pattern`, an RE2 pattern)."""
+
+
+async def template_view(
+    catalog: Catalog, server: VirtualServer, principal: Principal, upstream: AdapterClient
+) -> dict[str, ExposedTemplate]:
+    """URI template -> template, as :func:`resource_view` for resources: the first member keeps a template
+    two list; ``include`` / ``exclude`` apply to the template's ``name``."""
+    adapters = _readable_adapters(catalog, server, principal)
+    found = await _adapter_lists(catalog, server, principal, adapters, upstream.list_resource_templates)
+    view: dict[str, ExposedTemplate] = {}
+    for index, templates in sorted(found.items()):
+        for template in templates:
+            if not server.members[index].keeps_name(template.name) or template.uri_template in view:
+                continue
+            view[template.uri_template] = ExposedTemplate(template, adapters[index], template_pattern(template))
+    return view
+
+
+def template_pattern(template: types.ResourceTemplate) -> Any:
+    """A regular expression for the URIs an RFC 6570 template produces (generous within each expression's
+    reach: ``{var}`` one path segment, ``{+path}`` anything, ``{?q}`` a query, and so on). RE2, because the
+    template is an adapter's and the URI a client's: ``{+a}{+b}{+c}...`` must not make a backtracking
+    matcher spin on a URI that does not match."""
+    parts: list[str] = []
+    for literal, expression in _TEMPLATE_PART.findall(template.uri_template):
+        if literal:
+            parts.append(re.escape(literal))
+        else:
+            operator = expression[:1] if expression[:1] in _EXPANSIONS else ""
+            parts.append(_EXPANSIONS[operator])
+    return re2.compile("(?s)" + "".join(parts))
+
+
+_TEMPLATE_PART = re.compile(r"([^{]+)|\{([^}]*)\}")
+_EXPANSIONS = {
+    "": "[^/?#]*",  # {var}: simple string expansion, reserved characters encoded
+    "+": ".*",  # {+var}: reserved expansion (may hold '/')
+    "#": "(#.*)?",
+    ".": r"(\.[^/?#]*)?",
+    "/": "(/[^?#]*)?",
+    ";": "(;[^/?#]*)?",
+    "?": r"(\?[^#]*)?",
+    "&": "(&[^#]*)?",
+}
+"""RFC 6570 operators: what the expression may expand to (a name without an operator is the ``""`` row)."""
 
 
 _reported: set[tuple[str, ...]] = set()

@@ -20,6 +20,7 @@ import json
 import logging
 from typing import Any, TypeVar
 
+import anyio
 import mcp_types as types
 from mcp.client.session import ClientSession
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
@@ -44,8 +45,10 @@ from toolrouter.virtual import (
     ExposedTool,
     catalog_server,
     prompt_view,
+    readable_adapter,
     readable_server,
     resource_view,
+    template_view,
     tool_view,
 )
 
@@ -123,6 +126,11 @@ _META_VALIDATORS = {name: safe_validator(tool.input_schema) for name, tool in ME
 
 def server_not_found(name: str) -> MCPError:
     return MCPError(NOT_FOUND_CODE, f"Server '{name}' not found, or you do not have permission to use it.")
+
+
+def unknown(kind: str, name: str) -> MCPError:
+    """A prompt, resource or template that the server does not have for this caller (either way, one answer)."""
+    return MCPError(NOT_FOUND_CODE, f"{kind} '{name}' not found, or you do not have permission to use it.")
 
 
 def _scope(ctx: ServerRequestContext[Any, Any]) -> Scope | None:
@@ -265,8 +273,7 @@ class VirtualServerHandlers:
     ) -> types.GetPromptResult:
         exposed = (await prompt_view(catalog, server, principal, self._upstream)).get(params.name)
         if exposed is None:
-            message = f"Prompt '{params.name}' not found, or you do not have permission to use it."
-            raise MCPError(NOT_FOUND_CODE, message)
+            raise unknown("Prompt", params.name)
         request = types.GetPromptRequest(
             params=types.GetPromptRequestParams(name=exposed.original.name, arguments=params.arguments)
         )
@@ -284,11 +291,88 @@ class VirtualServerHandlers:
     ) -> types.ReadResourceResult:
         catalog, server, principal = self.resolve(ctx)
         uri = str(params.uri)
-        exposed = (await resource_view(catalog, server, principal, self._upstream)).get(uri)
-        if exposed is None:
-            raise MCPError(NOT_FOUND_CODE, f"Resource '{uri}' not found, or you do not have permission to read it.")
+        adapter = await self._resource_owner(catalog, server, principal, uri)
         request = types.ReadResourceRequest(params=types.ReadResourceRequestParams(uri=uri))
-        return await self._relay(exposed.adapter, principal, request, types.ReadResourceResult)
+        return await self._relay(adapter, principal, request, types.ReadResourceResult)
+
+    async def list_resource_templates(
+        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourceTemplatesResult:
+        catalog, server, principal = self.resolve(ctx)
+        view = await template_view(catalog, server, principal, self._upstream)
+        return types.ListResourceTemplatesResult(resource_templates=[t.template for t in view.values()])
+
+    async def subscribe(
+        self, ctx: ServerRequestContext[Any, Any], params: types.SubscribeRequestParams
+    ) -> types.EmptyResult:
+        """Subscribed at the member that has the resource, on the caller's upstream session: its
+        ``notifications/resources/updated`` come back to the caller (``toolrouter.relay``)."""
+        catalog, server, principal = self.resolve(ctx)
+        adapter = await self._resource_owner(catalog, server, principal, str(params.uri))
+        request = types.SubscribeRequest(params=types.SubscribeRequestParams(uri=params.uri))
+        return await self._relay(adapter, principal, request, types.EmptyResult)
+
+    async def unsubscribe(
+        self, ctx: ServerRequestContext[Any, Any], params: types.UnsubscribeRequestParams
+    ) -> types.EmptyResult:
+        catalog, server, principal = self.resolve(ctx)
+        adapter = await self._resource_owner(catalog, server, principal, str(params.uri))
+        request = types.UnsubscribeRequest(params=types.UnsubscribeRequestParams(uri=params.uri))
+        return await self._relay(adapter, principal, request, types.EmptyResult)
+
+    async def _resource_owner(
+        self, catalog: Catalog, server: VirtualServer, principal: Principal, uri: str
+    ) -> AdapterEntry:
+        """The member adapter that lists ``uri`` as a resource, else the first whose templates produce it."""
+        exposed = (await resource_view(catalog, server, principal, self._upstream)).get(uri)
+        if exposed is not None:
+            return exposed.adapter
+        for template in (await template_view(catalog, server, principal, self._upstream)).values():
+            if template.pattern.fullmatch(uri):
+                return template.adapter
+        raise unknown("Resource", uri)
+
+    # --- completion and logging ---------------------------------------------------------------------------
+
+    async def complete(
+        self, ctx: ServerRequestContext[Any, Any], params: types.CompleteRequestParams
+    ) -> types.CompleteResult:
+        """Completion of a prompt's or a resource template's argument, asked of the member that has it."""
+        catalog, server, principal = self.resolve(ctx)
+        ref = params.ref
+        if isinstance(ref, types.PromptReference):
+            prompt = (await prompt_view(catalog, server, principal, self._upstream)).get(ref.name)
+            if prompt is None:
+                raise unknown("Prompt", ref.name)
+            adapter = prompt.adapter
+            ref = ref.model_copy(update={"name": prompt.original.name})
+        else:
+            template = (await template_view(catalog, server, principal, self._upstream)).get(ref.uri)
+            if template is None:
+                raise unknown("Resource template", ref.uri)
+            adapter = template.adapter
+        request = types.CompleteRequest(params=params.model_copy(update={"ref": ref}))
+        return await self._relay(adapter, principal, request, types.CompleteResult)
+
+    async def set_logging_level(
+        self, ctx: ServerRequestContext[Any, Any], params: types.SetLevelRequestParams
+    ) -> types.EmptyResult:
+        """Passed on to every member adapter the caller may read, on the caller's upstream sessions (a member
+        that refuses or does not answer is skipped: the level is a wish, not a contract)."""
+        catalog, server, principal = self.resolve(ctx)
+        adapters = [a for m in server.members if (a := readable_adapter(catalog, m, principal)) is not None]
+        request = types.SetLevelRequest(params=types.SetLevelRequestParams(level=params.level))
+
+        async def tell(adapter: AdapterEntry) -> None:
+            try:
+                await self._relay(adapter, principal, request, types.EmptyResult)
+            except MCPError as exc:
+                logger.debug("adapter %r: logging/setLevel: %s", adapter.name, exc.error.message)
+
+        async with anyio.create_task_group() as tasks:
+            for adapter in adapters:
+                tasks.start_soon(tell, adapter)
+        return types.EmptyResult()
 
     async def _relay(
         self, adapter: AdapterEntry, principal: Principal, request: types.Request[Any, Any], result: type[_ResultT]

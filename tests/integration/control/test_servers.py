@@ -138,6 +138,15 @@ async def test_a_minimal_server_takes_the_defaults(app_client: httpx.AsyncClient
     )
 
 
+async def test_a_members_prefix_is_kept_as_given_and_left_out_when_not_given(app_client: httpx.AsyncClient) -> None:
+    await add_members(app_client)
+    data = with_members(member(prefix=""), {"tool": "weather"})
+    response = await app_client.post("/servers", json=data, headers=CREATOR)
+    assert response.status_code == 201, response.text
+    stored = (await app_client.get(f"/servers/{data['name']}", headers=CREATOR)).json()["members"]
+    assert stored[0]["prefix"] == "" and "prefix" not in stored[1]
+
+
 async def test_nothing_runs_for_a_virtual_server(
     app_client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -223,6 +232,9 @@ BAD_SERVERS: dict[str, tuple[dict[str, Any], str]] = {
     "unknown field": (with_members(member(), tools=["x"]), "tools"),
     "tool search value": (with_members(member(), toolSearch="sometimes"), "toolSearch"),
     "read only as text": (with_members(member(readOnly="true")), "members.0.readOnly"),
+    "prefix with an underscore": (with_members(member(prefix="git_hub")), "members.0.prefix"),
+    "prefix in capitals": (with_members(member(prefix="GH")), "members.0.prefix"),
+    "prefix of a tool member": (with_members({"tool": "weather", "prefix": "w"}), "members.0"),
     "empty pattern": (with_members(member(include=[""])), "members.0.include.0"),
     "pattern too long": (with_members(member(exclude=["x" * 129])), "members.0.exclude.0"),
     "control character in a pattern": (with_members(member(include=["a\u0000"])), "members.0.include.0"),

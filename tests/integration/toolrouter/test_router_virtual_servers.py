@@ -364,7 +364,9 @@ async def test_a_member_that_is_down_is_left_out_of_the_list(
     router.catalog.put_server("dev", [{**m, "include": ["get_issue"]} for m in members[:-1]] + [members[-1]])
     await router.synced()
     before = len(issues_adapter.received)
-    async with connect("alice", server="dev") as client:
+    # A 2026-07-28 client: the router then talks 2026-07-28 to the adapter too, whose requests name their method
+    # in a header the recorder sees (a handshake-era client's upstream session would initialize first).
+    async with connect("alice", server="dev", mode="auto") as client:
         listed = [t.name for t in (await client.list_tools()).tools]
         refused = await client.call_tool("sneaky__get_issue", {"number": 1})
     assert listed == ["issues__get_issue", "echo"]

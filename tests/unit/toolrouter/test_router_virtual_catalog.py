@@ -129,6 +129,8 @@ def test_a_malformed_server_is_skipped_and_the_others_stay(bad: Any) -> None:
         {"adapter": "github", "overrides": {"x": "y"}},
         {"adapter": "github", "overrides": {"x": {"alias": ""}}},
         {"adapter": "github", "overrides": {"x": {"description": 5}}},
+        {"adapter": "github", "prefix": "Git_Hub"},
+        {"adapter": "github", "prefix": 3},
     ],
 )
 def test_a_malformed_member_is_skipped_and_its_server_keeps_the_others(bad: Any) -> None:

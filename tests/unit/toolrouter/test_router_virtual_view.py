@@ -9,6 +9,8 @@ import anyio
 import httpx
 import mcp_types as types
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser, authorization_context
 from starlette.types import Receive, Scope, Send
 
@@ -17,7 +19,7 @@ from toolrouter.catalog import parse_catalog
 from toolrouter.executor import ToolExecutor
 from toolrouter.identity import IdentityMiddleware, principal_of, virtual_server_of
 from toolrouter.upstream import AdapterClient, UpstreamError, identity_headers
-from toolrouter.virtual import readable_server, tool_view
+from toolrouter.virtual import readable_server, template_pattern, tool_view
 
 ALICE = Principal("alice", "alice", frozenset({"mcp.user"}))
 BOB = Principal("bob", "bob", frozenset({"mcp.user"}))
@@ -105,6 +107,49 @@ async def test_the_view_applies_filters_aliases_access_and_first_member_wins() -
         [("tools", "down", "alice"), ("tools", "issues", "alice"), ("tools", "issues", "olga"),
          ("tools", "ops", "olga"), ("tools", "down", "olga")]
     )  # fmt: skip
+
+
+async def test_a_members_prefix_names_its_tools_and_the_first_member_keeps_a_shared_name() -> None:
+    members = [
+        {"adapter": "issues", "prefix": ""},
+        {"adapter": "ops", "prefix": "o"},
+        {"tool": "echo"},  # the issues adapter lists "echo" unprefixed first: dropped
+    ]
+    catalog = _catalog(members)
+    upstream = FakeUpstream({"issues": ISSUES, "ops": OPS_TOOLS, "down": None})
+    view = await tool_view(catalog, catalog.servers["dev"], OPS, upstream)
+    assert list(view) == ["get_issue", "delete_issue", "echo", "o__restart"]
+    assert view["echo"].adapter is not None and view["o__restart"].original.name == "restart"
+
+
+@pytest.mark.parametrize(
+    ("template", "matches", "misses"),
+    [
+        ("test://template/{id}/data", ["test://template/42/data"], ["test://template/4/2/data", "test://template/"]),
+        ("file:///{+path}", ["file:///a/b/c.txt"], ["http:///a"]),
+        ("weather://{city}{?units}", ["weather://paris", "weather://paris?units=c"], ["weather://paris/x"]),
+        ("a.b://{x}", ["a.b://1"], ["aXb://1"]),  # the literal parts are literal (no regex dot)
+    ],
+)
+def test_a_uri_template_matches_the_uris_it_produces(template: str, matches: list[str], misses: list[str]) -> None:
+    pattern = template_pattern(types.ResourceTemplate(name="t", uri_template=template))
+    assert all(pattern.fullmatch(uri) for uri in matches)
+    assert not any(pattern.fullmatch(uri) for uri in misses)
+
+
+_SEGMENT = st.text(alphabet=st.characters(blacklist_characters="/?#", blacklist_categories=("Cs",)), max_size=20)
+
+
+@given(first=_SEGMENT, second=_SEGMENT, rest=st.text(max_size=40))
+def test_a_template_matches_every_expansion_of_it(first: str, second: str, rest: str) -> None:
+    template = types.ResourceTemplate(name="t", uri_template="repo://{owner}/{name}/files/{+path}")
+    assert template_pattern(template).fullmatch(f"repo://{first}/{second}/files/{rest}")
+
+
+def test_a_template_with_many_open_expressions_answers_a_long_miss_at_once() -> None:
+    # 30 reserved expansions and a 10 kB URI that cannot match: a backtracking matcher would not return.
+    template = types.ResourceTemplate(name="t", uri_template="x://" + "{+a}-" * 30 + "end")
+    assert template_pattern(template).fullmatch("x://" + "-" * 10_000) is None
 
 
 async def test_a_registered_tool_member_needs_read_access_to_the_tool() -> None:
