@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,13 +21,15 @@ from typing import Any
 
 import mcp.types as types
 import pytest
+from mcp.shared.exceptions import MCPError
 
 from tests.integration.dataplane.conftest import command_adapter, wait_healthy
 from tests.support.gateway_process import GatewayProcess
 from tests.support.inprocess import sample_module, serve
 from tests.support.mcp_client import sdk_client
 from tests.support.paths import MCP_EXAMPLE, PYTHON, TOOL_EXAMPLE, node_tools
-from tests.support.waiting import async_wait_for
+from tests.support.processes import descendants, pid_alive
+from tests.support.waiting import async_wait_for, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -161,3 +164,37 @@ async def test_the_inspector_cli_lists_and_calls_through_the_virtual_server(gate
     assert sorted(tool["name"] for tool in listing["tools"]) == ALL_TOOLS
     result = inspector(url, "--method", "tools/call", "--tool-name", "calculator__add", "--tool-arg", "a=2", "b=40")
     assert result["content"] == [{"type": "text", "text": "42"}]
+
+
+def _router_pids(gateway: GatewayProcess) -> list[int]:
+    assert gateway.process is not None
+    found = []
+    for pid in descendants(gateway.process.pid):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        # The router's own process, not the local runtime's guard around it (whose command line names it too).
+        if b"-m toolrouter" in cmdline and b"gateway.runtimes.local.guard" not in cmdline and pid_alive(pid):
+            found.append(pid)
+    return found
+
+
+async def test_the_loss_of_the_router_replica_ends_sessions_and_clients_recover(gateway: GatewayProcess) -> None:
+    """Last in the module: it kills the router. A handshake-era session lived in that replica: its next request
+    is a 404 (the SDK's "Session not found"), as for an adapter's replica; a new session, and any 2026-07-28
+    request, work again once the local runtime has restarted the router."""
+    await wait_listed(gateway, "legacy", **CAROL, expected=ALL_TOOLS)
+    url = f"{gateway.url}/servers/{SERVER}/mcp"
+    (pid,) = _router_pids(gateway)
+    async with sdk_client(url, mode="legacy", **CAROL) as client:
+        assert text_of(await client.call_tool("calculator__add", {"a": 1, "b": 2})) == "3"
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: not pid_alive(pid), what="the router to die")
+        with pytest.raises(MCPError, match="Session not found"):
+            await client.call_tool("calculator__add", {"a": 1, "b": 2})
+    wait_for(lambda: [p for p in _router_pids(gateway) if p != pid], 60, what="the router restarted")
+    for mode in ERAS:
+        assert await wait_listed(gateway, mode, **CAROL, expected=ALL_TOOLS) == ALL_TOOLS
+        async with sdk_client(url, mode=mode, **CAROL) as client:
+            assert text_of(await client.call_tool("calculator__add", {"a": 20, "b": 22})) == "42"
