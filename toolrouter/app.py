@@ -54,6 +54,7 @@ from toolrouter.virtual_handlers import (
     VirtualServerGate,
     VirtualServerHandlers,
     downstream_session_middleware,
+    request_scope,
 )
 
 logger = logging.getLogger(__name__)
@@ -275,6 +276,7 @@ def _aggregating_server_of(
         title=title,
         on_list_tools=handlers.list_tools,
         on_call_tool=handlers.call_tool,
+        get_tool_input_schema=handlers.input_schema,
         on_list_prompts=handlers.list_prompts,
         on_get_prompt=handlers.get_prompt,
         on_list_resources=handlers.list_resources,
@@ -326,7 +328,11 @@ class _ByVirtualServer:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         app = self._tools if virtual_server_of(scope) is None else self._virtual_servers
-        await app(scope, receive, send)
+        token = request_scope.set(scope)
+        try:
+            await app(scope, receive, send)
+        finally:
+            request_scope.reset(token)
 
 
 class _ForgetDeletedSessions:

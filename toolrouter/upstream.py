@@ -36,7 +36,7 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -306,6 +306,9 @@ class AdapterClient:
         self._closing: anyio.Event | None = None
         self._on_list_changed = on_list_changed
         self._changes_pending: set[tuple[str, str]] = set()
+        self._generations: dict[str, int] = {}
+        self._epoch = 0
+        self.list_ttl = list_cache_seconds
 
     # --- kept sessions -------------------------------------------------------------------------------------
 
@@ -530,12 +533,24 @@ class AdapterClient:
             return Relay(adapter.name, None, self.list_changed)
         return Relay(adapter.name, request.session.client_capabilities, self.list_changed, request.session)
 
+    def generation(self, adapters: Iterable[str]) -> tuple[int, ...]:
+        """Moves whenever a cached list of one of ``adapters`` is replaced or dropped: what is built from them
+        (``toolrouter.virtual.ToolViews``) is current while it has not moved."""
+        return (self._epoch, *(self._generations.get(name, 0) for name in adapters))
+
+    def _changed(self, adapter: str) -> None:
+        if len(self._generations) >= MAX_CACHED_LISTS and adapter not in self._generations:
+            self._generations.clear()
+            self._epoch += 1
+        self._generations[adapter] = self._generations.get(adapter, 0) + 1
+
     def list_changed(self, adapter: str, kind: str) -> None:
         """An adapter said its ``kind`` list changed: its cached lists of that kind are dropped now, and the
         clients are told once, :data:`LIST_CHANGED_SETTLE_SECONDS` later (every kept session of the adapter
         hears the same news)."""
         kinds = {kind, "templates"} if kind == "resources" else {kind}
         self._lists = {k: v for k, v in self._lists.items() if not (k[0] in kinds and k[1] == adapter)}
+        self._changed(adapter)
         if self._on_list_changed is None or self._tasks is None or (adapter, kind) in self._changes_pending:
             return
         self._changes_pending.add((adapter, kind))
@@ -588,6 +603,7 @@ class AdapterClient:
             # A new catalog: adapters, urls or access may have changed; start again.
             self._version = version
             self._lists.clear()
+            self._epoch += 1
         key: ListKey = (kind, adapter.name, adapter.urls, adapter.remote, principal.user_id, principal.roles)
         for _ in range(3):
             listed = self._lists.get(key)
@@ -628,6 +644,7 @@ class AdapterClient:
                 if len(self._lists) >= MAX_CACHED_LISTS:
                     self._lists.clear()
             self._lists[key] = flight.result = listed
+            self._changed(adapter.name)
             return listed
         finally:
             self._flights.pop(key, None)

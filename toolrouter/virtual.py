@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import logging
 import re
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -33,7 +35,7 @@ import re2
 from gateway.auth.principal import Principal
 from gateway.auth.rbac import can_read
 from toolrouter.catalog import AdapterEntry, Catalog, CatalogEntry, Member, VirtualServer
-from toolrouter.upstream import AdapterClient, UpstreamError
+from toolrouter.upstream import FAILED_LIST_CACHE_SECONDS, AdapterClient, UpstreamError
 
 logger = logging.getLogger(__name__)
 
@@ -137,6 +139,72 @@ async def tool_view(
                 continue
             view[definition.name] = ExposedTool(definition, original, member, entry, adapter)
     return view
+
+
+MAX_CACHED_VIEWS = 256
+"""Tool views kept (:class:`ToolViews`), the least recently used going first."""
+
+
+@dataclass(frozen=True)
+class _KeptView:
+    view: dict[str, ExposedTool]
+    adapters: tuple[str, ...]
+    generation: tuple[int, ...]
+    until: float
+    tools: list[types.Tool]
+
+
+class ToolViews:
+    """Each caller's :func:`tool_view` of each server, built once and kept while the catalog, the caller's
+    access and the members' cached lists are unchanged (``AdapterClient.generation``), and no longer than the
+    lists themselves are kept (``list_ttl``; with a member missing, :data:`FAILED_LIST_CACHE_SECONDS`, so a
+    member that failed is asked again as soon as the list cache would). A ``tools/call`` then finds its tool
+    in a dict instead of renaming every member's tools again, and a warm ``tools/list`` reuses the listed
+    tools."""
+
+    def __init__(self, upstream: AdapterClient, clock: Callable[[], float] = time.monotonic) -> None:
+        self._upstream = upstream
+        self._clock = clock
+        self._kept: OrderedDict[tuple[str, str, str, frozenset[str]], _KeptView] = OrderedDict()
+
+    async def view(self, catalog: Catalog, server: VirtualServer, principal: Principal) -> dict[str, ExposedTool]:
+        return (await self._kept_view(catalog, server, principal)).view
+
+    async def tools(self, catalog: Catalog, server: VirtualServer, principal: Principal) -> list[types.Tool]:
+        """The listed tools of the view, in order (one list object per kept view)."""
+        return (await self._kept_view(catalog, server, principal)).tools
+
+    def cached(self, catalog: Catalog, server: VirtualServer, principal: Principal) -> dict[str, ExposedTool] | None:
+        """The kept view if it is current; None otherwise (nothing is fetched)."""
+        kept = self._kept.get((catalog.version, server.name, principal.user_id, principal.roles))
+        return kept.view if kept is not None and self._current(kept) else None
+
+    def _current(self, kept: _KeptView) -> bool:
+        return kept.until > self._clock() and kept.generation == self._upstream.generation(kept.adapters)
+
+    async def _kept_view(self, catalog: Catalog, server: VirtualServer, principal: Principal) -> _KeptView:
+        key = (catalog.version, server.name, principal.user_id, principal.roles)
+        kept = self._kept.get(key)
+        if kept is not None and self._current(kept):
+            self._kept.move_to_end(key)
+            return kept
+        started = self._clock()
+        adapters = tuple(a.name for m in server.members if (a := readable_adapter(catalog, m, principal)) is not None)
+        # Read before the build: a list that changes meanwhile makes the view stale at once (the lists this
+        # build fetches itself do too, so a cold view is built twice: the second time from the cache).
+        generation = self._upstream.generation(adapters)
+        view = await tool_view(catalog, server, principal, self._upstream)
+        listed = {t.adapter.name for t in view.values() if t.adapter is not None}
+        # A member missing from the view (down, or listing nothing) is asked again as soon as its failure is
+        # forgotten; the view cannot tell the two apart, so it keeps for the shorter time then.
+        ttl = self._upstream.list_ttl
+        if not set(adapters) <= listed:
+            ttl = min(ttl, FAILED_LIST_CACHE_SECONDS)
+        kept = _KeptView(view, adapters, generation, started + ttl, [t.tool for t in view.values()])
+        self._kept[key] = kept
+        while len(self._kept) > MAX_CACHED_VIEWS:
+            self._kept.popitem(last=False)
+        return kept
 
 
 @dataclass(frozen=True)

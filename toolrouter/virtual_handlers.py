@@ -18,6 +18,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import anyio
@@ -43,6 +45,7 @@ from toolrouter.virtual import (
     CATALOG_SERVER,
     SEPARATOR,
     ExposedTool,
+    ToolViews,
     catalog_server,
     prompt_view,
     readable_adapter,
@@ -128,6 +131,11 @@ def server_not_found(name: str) -> MCPError:
     return MCPError(NOT_FOUND_CODE, f"Server '{name}' not found, or you do not have permission to use it.")
 
 
+request_scope: ContextVar[Scope | None] = ContextVar("request_scope", default=None)
+"""The ASGI scope of the MCP request being served (set by ``toolrouter.app``), for what the SDK calls outside
+the handlers (:meth:`VirtualServerHandlers.input_schema`)."""
+
+
 def unknown(kind: str, name: str) -> MCPError:
     """A prompt, resource or template that the server does not have for this caller (either way, one answer)."""
     return MCPError(NOT_FOUND_CODE, f"{kind} '{name}' not found, or you do not have permission to use it.")
@@ -167,6 +175,7 @@ class VirtualServerHandlers:
         self._executor = executor
         self._upstream = upstream
         self._telemetry = telemetry or RouterTelemetry(metrics_enabled=False)
+        self._views = ToolViews(upstream)
 
     def resolve(self, ctx: ServerRequestContext[Any, Any]) -> tuple[Catalog, VirtualServer, Principal]:
         """The current catalog, the request's server and its caller; :func:`server_not_found` otherwise."""
@@ -185,6 +194,17 @@ class VirtualServerHandlers:
             return None
         return catalog, server, principal
 
+    def input_schema(self, name: str) -> Mapping[str, Any] | None:
+        """For the SDK's check of a 2026-07-28 ``tools/call``'s ``Mcp-Param-*`` headers (which runs before the
+        handlers and would otherwise run ``tools/list``, the whole view, on every call): the input schema of
+        the tool the caller's kept view lists as ``name``. None (no check) when the view is not kept or has no
+        such tool: the call then fails or succeeds on its own, and the router derives the headers it sends an
+        adapter from the arguments itself, so an unchecked header reaches no adapter."""
+        found = self.usable(request_scope.get())
+        view = self._views.cached(*found) if found is not None else None
+        exposed = view.get(name) if view is not None else None
+        return exposed.tool.input_schema if exposed is not None else None
+
     async def middleware(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         """Every request, ``initialize`` included, first checks that the caller may use the server."""
         if ctx.request_id is not None:
@@ -200,8 +220,10 @@ class VirtualServerHandlers:
         tools: list[types.Tool] = []
         if server.tool_search != "off":
             tools.extend(META_TOOLS.values())
+        if server.tool_search == "off":
+            return types.ListToolsResult(tools=await self._views.tools(catalog, server, principal))
         if server.tool_search != "only":
-            view = await tool_view(catalog, server, principal, self._upstream)
+            view = await self._views.view(catalog, server, principal)
             tools.extend(t.tool for name, t in view.items() if not self._is_meta(server, name))
         return types.ListToolsResult(tools=tools)
 
@@ -209,7 +231,7 @@ class VirtualServerHandlers:
         self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
         catalog, server, principal = self.resolve(ctx)
-        view = await tool_view(catalog, server, principal, self._upstream)
+        view = await self._views.view(catalog, server, principal)
         name, arguments = params.name, params.arguments
         if self._is_meta(server, name):
             with self._telemetry.tool_call(_scope(ctx), principal, params, known=True) as record:

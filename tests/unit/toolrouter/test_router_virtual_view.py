@@ -19,7 +19,7 @@ from toolrouter.catalog import parse_catalog
 from toolrouter.executor import ToolExecutor
 from toolrouter.identity import IdentityMiddleware, principal_of, virtual_server_of
 from toolrouter.upstream import AdapterClient, UpstreamError, identity_headers
-from toolrouter.virtual import readable_server, template_pattern, tool_view
+from toolrouter.virtual import ToolViews, readable_server, template_pattern, tool_view
 
 ALICE = Principal("alice", "alice", frozenset({"mcp.user"}))
 BOB = Principal("bob", "bob", frozenset({"mcp.user"}))
@@ -274,3 +274,51 @@ async def test_an_ambiguous_header_is_refused(extra: list[tuple[str, str]]) -> N
     inner = Recorder()
     response = await _request(IdentityMiddleware(inner, secret="s"), [("X-Gateway-Secret", "s"), *extra])
     assert response.status_code == 400 and inner.scope is None
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_kept_view_is_reused_until_a_members_list_changes_or_expires() -> None:
+    clock = Clock()
+    catalog = _catalog([{"adapter": "issues"}, {"tool": "echo"}])
+    server = catalog.servers["dev"]
+    upstream = FakeUpstream({"issues": ISSUES, "ops": OPS_TOOLS, "down": None}, clock=clock)
+    views = ToolViews(upstream, clock=clock)
+    first = await views.view(catalog, server, ALICE)
+    # The build's own fetch moved the adapter's generation: built once more, from the list cache (no fetch).
+    second = await views.view(catalog, server, ALICE)
+    assert second is not first and upstream.fetches == [("tools", "issues", "alice")]
+    assert await views.view(catalog, server, ALICE) is second
+    assert views.cached(catalog, server, ALICE) is second and views.cached(catalog, server, BOB) is None
+    assert await views.tools(catalog, server, ALICE) is await views.tools(catalog, server, ALICE)
+    # Another caller has a view of their own.
+    assert await views.view(catalog, server, BOB) is not second
+    # The adapter says its tools changed: its list is fetched again and the view rebuilt.
+    upstream.tools["issues"] = [*ISSUES, _tool("new_tool")]
+    upstream.list_changed("issues", "tools")
+    assert "issues__new_tool" in await views.view(catalog, server, ALICE)
+    # Past the list cache's lifetime the view goes too (and the list is fetched again).
+    fetched = len(upstream.fetches)
+    clock.now += 31
+    await views.view(catalog, server, ALICE)
+    assert len(upstream.fetches) == fetched + 1
+
+
+async def test_a_view_missing_a_member_is_kept_only_as_long_as_the_failure_is_remembered() -> None:
+    clock = Clock()
+    catalog = _catalog([{"adapter": "down"}, {"adapter": "issues"}])
+    server = catalog.servers["dev"]
+    upstream = FakeUpstream({"issues": ISSUES, "ops": OPS_TOOLS, "down": None}, clock=clock)
+    views = ToolViews(upstream, clock=clock)
+    await views.view(catalog, server, ALICE)
+    kept = await views.view(catalog, server, ALICE)
+    assert await views.view(catalog, server, ALICE) is kept
+    upstream.tools["down"] = [_tool("back")]
+    clock.now += 6  # past FAILED_LIST_CACHE_SECONDS, well within the 30 s list lifetime
+    assert "down__back" in await views.view(catalog, server, ALICE)
