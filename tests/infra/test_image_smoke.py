@@ -60,8 +60,8 @@ from tests.infra.built_stacks import builds as stack_builds
 from tests.infra.image_env import ImageEnv, MissingTool, build_image_env
 from tests.infra.mocks import Recorded
 from tests.infra.pods import ContainerSpec, KubeAccess, PodProcess, container_spec, resolve_env
-from tests.support.oidc_issuer import TENANT_PATH, TestIssuer
 from tests.integration.kubernetes.k8s_control_plane import ControlPlane, find_binaries
+from tests.support.oidc_issuer import TENANT_PATH, TestIssuer
 from tests.support.ports import free_port
 from tests.support.servers import UvicornThread
 from tests.support.waiting import wait_for

@@ -15,9 +15,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gateway.app import create_app
 from gateway.runtimes.mcp_probe import USER_AGENT as PROBE_USER_AGENT
 from gateway.settings import GatewaySettings
-from tests.support.servers import UvicornThread
-
 from tests.support.oidc_issuer import TENANT_PATH, TestIssuer
+from tests.support.servers import UvicornThread
 
 AUDIENCE = "api://gateway"
 SCOPE = "api://gateway/access"

@@ -10,8 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import Backend
 from tests.support.oidc_issuer import TestIssuer
+
+from .conftest import Backend
 from .test_token_validation import INITIALIZE, MCP_HEADERS
 
 CALLERS: dict[str, dict[str, Any]] = {

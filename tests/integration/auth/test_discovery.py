@@ -12,8 +12,9 @@ from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 
-from .conftest import AUDIENCE, SCOPE, Backend, GatewayFactory
 from tests.support.oidc_issuer import TENANT_PATH, TestIssuer
+
+from .conftest import AUDIENCE, SCOPE, Backend, GatewayFactory
 
 REDIRECT = "http://127.0.0.1:33418/callback"
 

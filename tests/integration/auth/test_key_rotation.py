@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import httpx
 
-from .conftest import GatewayFactory
 from tests.support.oidc_issuer import SigningKey, TestIssuer
+
+from .conftest import GatewayFactory
 
 
 def status(gateway: str, token: str) -> int:

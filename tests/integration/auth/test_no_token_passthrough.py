@@ -8,8 +8,9 @@ import threading
 import httpx
 import pytest
 
-from .conftest import Backend, GatewayFactory
 from tests.support.oidc_issuer import TestIssuer
+
+from .conftest import Backend, GatewayFactory
 from .test_token_validation import INITIALIZE, MCP_HEADERS
 
 

@@ -14,10 +14,10 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from tests.support.oidc_issuer import SigningKey, TestIssuer
 from tests.support.ports import free_port
 
 from .conftest import SCOPE, GatewayFactory
-from tests.support.oidc_issuer import SigningKey, TestIssuer
 
 INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
     "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}}

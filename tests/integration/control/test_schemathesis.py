@@ -52,7 +52,16 @@ CONFIG = {
         "coverage": {"enabled": True},
         "stateful": {"enabled": False},
     },
-    "checks": {"enabled": False, **{name: {"enabled": True} for name in CHECKS}},
+    "checks": {
+        "enabled": False,
+        **{name: {"enabled": True} for name in CHECKS},
+        # Refusing invalid data includes 413: a generated body over MCPGW_SERVER__MAX_BODY_BYTES (1 MiB) is
+        # refused for its size before its content is looked at (documented on every write).
+        "negative_data_rejection": {
+            "enabled": True,
+            "expected-statuses": [400, 401, 403, 404, 405, 406, 409, 413, 415, 422, 428, 429, "5xx"],
+        },
+    },
 }
 
 operations: Counter[str] = Counter()
