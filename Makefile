@@ -8,7 +8,7 @@ PORT ?= 8000
 # sockets rather than compute (docs: README, "Tests").
 TEST_WORKERS ?= 3
 
-.PHONY: run test test-fast lint unit openapi bench clean
+.PHONY: run test test-fast lint unit openapi bench screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,9 @@ unit: $(VENV)/.installed-dev
 
 openapi: $(VENV)/.installed-dev
 	$(BIN)/python -m gateway.openapi > openapi/mcp-gateway.openapi.json
+
+screenshots: $(VENV)/.installed-dev  ## the portal's pictures in docs/images, made by its browser tests (needs chromium)
+	MCPGW_UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/browser -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-dev  ## gateway vs direct (docs/benchmarks.md); BENCH_ARGS=--quick for a smoke run
 	$(BIN)/python -m bench $(BENCH_ARGS)

@@ -27,6 +27,7 @@ from gateway.errors import GatewayError
 from gateway.models import AdapterData, AdapterResource, ServerData, ServerResource, ToolData, ToolResource
 from gateway.names import RESERVED_NAMES
 from gateway.netguard import ConnectGuard
+from gateway.portal import portal_router
 from gateway.proxy.deps import ProxyDeps
 from gateway.proxy.mcp_proxy import McpProxy
 from gateway.proxy.routes import McpDispatch
@@ -169,6 +170,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(internal.router)
     app.include_router(wellknown.router)
     app.include_router(metrics.router)
+    if settings.portal.enabled:
+        app.include_router(portal_router(settings))  # `/` redirects to it; no API route is under /portal
     mcp_telemetry = McpTelemetry(telemetry.metrics, app.state.ctx.router_secret.encode())
     app.state.mcp_proxy = McpProxy(proxy_deps(app.state.ctx), mcp_telemetry)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.server.max_body_bytes)

@@ -280,6 +280,21 @@ class TelemetrySettings(BaseModel):
     """Also append audit events as JSON lines to this file (besides the ``mcpgw.audit`` logger)."""
 
 
+class PortalSettings(BaseModel):
+    """The web portal at ``/portal/`` (docs/portal.md). Sign-in settings matter in ``entra``/``oidc`` mode only:
+    the page signs in with the authorization code flow and PKCE against the issuer the gateway trusts."""
+
+    enabled: bool = True
+    """Serve the portal (``/portal/``, ``/portal/config``, and the redirect from ``/``)."""
+    client_id: str | None = None
+    """The portal's own OAuth client id (a public client, a "single-page application" redirect URI of
+    ``{public origin}/portal/``). Entra: defaults to ``MCPGW_AUTH__CLIENT_ID``. OIDC: without it the
+    portal cannot sign in."""
+    scopes: list[str] = Field(default_factory=list)
+    """Scopes the portal asks for (JSON list). Empty: ``openid`` plus the gateway's advertised scopes
+    (``MCPGW_AUTH__SCOPES_SUPPORTED``; Entra ``api://{clientId}/.default``)."""
+
+
 class GatewaySettings(BaseSettings):
     """All gateway configuration. ``create_app`` takes one of these; nothing else reads the environment."""
 
@@ -296,6 +311,7 @@ class GatewaySettings(BaseSettings):
     proxy: ProxySettings = ProxySettings()
     router: RouterSettings = RouterSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
+    portal: PortalSettings = PortalSettings()
 
     @property
     def sqlite_path(self) -> Path:

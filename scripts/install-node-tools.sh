@@ -2,7 +2,8 @@
 # Installs the Node tools the tests use into .cache/node-tools (idempotent, pinned versions):
 # Node 22 (the conformance suite needs it), the MCP conformance suite, the MCP Inspector CLI, the
 # Cosmos DB emulator and the official MCP servers the real-server tests run (server-everything,
-# server-filesystem: tests/integration/servers). Prints the directory on success.
+# server-filesystem: tests/integration/servers) and axe-core (the portal's accessibility check, tests/browser).
+# Prints the directory on success.
 # package.json is rewritten when this list changes, so an existing directory picks up additions.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -20,7 +21,8 @@ wanted="$(cat <<'JSON'
     "@modelcontextprotocol/inspector": "2.12.0",
     "@vercel/cosmosdb-server": "1.0.1",
     "@modelcontextprotocol/server-everything": "2026.8.31",
-    "@modelcontextprotocol/server-filesystem": "2026.8.31"
+    "@modelcontextprotocol/server-filesystem": "2026.8.31",
+    "axe-core": "4.14.1"
   }
 }
 JSON

@@ -7,6 +7,7 @@ issuer rotates keys. Every request path is recorded so tests can count JWKS fetc
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import secrets
 import threading
@@ -23,6 +24,8 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 TENANT_PATH = "/tenant-a/v2.0"  # an issuer with a path, like Entra's
+CORS = {"Access-Control-Allow-Origin": "*"}
+"""On what a browser app reads (discovery, keys, the token answer), as real issuers send for SPA clients."""
 
 
 @dataclass
@@ -53,6 +56,8 @@ class TestIssuer:
         self.requests: list[str] = []
         self.authorize_params: list[dict[str, str]] = []
         self.token_claims: dict[str, Any] = {}
+        self.codes: dict[str, dict[str, str]] = {}
+        """Authorization codes not yet redeemed: the authorize request's parameters, by code."""
         self._lock = threading.Lock()
         self.app = Starlette(routes=[
             Route(TENANT_PATH + "/.well-known/openid-configuration", self._metadata),
@@ -106,31 +111,61 @@ class TestIssuer:
             "token_endpoint": f"{self.issuer}/token",
             "jwks_uri": f"{self.issuer}/keys",
             "response_types_supported": ["code"],
+            "response_modes_supported": ["query", "fragment"],
             "grant_types_supported": ["authorization_code", "refresh_token"],
             "code_challenge_methods_supported": ["S256"],
             "token_endpoint_auth_methods_supported": ["none"],
             "subject_types_supported": ["pairwise"],
             "id_token_signing_alg_values_supported": ["RS256"],
-        })
+        }, headers=CORS)
 
     async def _jwks(self, request: Request) -> Response:
         self._record(request)
         with self._lock:
             keys = [k.public_jwk() for k in self.published]
-        return JSONResponse({"keys": keys})
+        return JSONResponse({"keys": keys}, headers=CORS)
 
     async def _authorize(self, request: Request) -> Response:
-        """Signs the user in at once: records the request and redirects back with a code."""
+        """Signs the user in at once: records the request and redirects back with a code, in the query or,
+        with ``response_mode=fragment`` (what browser apps ask for), in the fragment. The code remembers
+        the PKCE challenge and redirect URI that the token request must match."""
         self._record(request)
         params = dict(request.query_params)
         self.authorize_params.append(params)
-        query = urlencode({"code": "code-" + secrets.token_hex(8), "state": params.get("state", "")})
-        return RedirectResponse(f"{params['redirect_uri']}?{query}", status_code=302)
+        code = "code-" + secrets.token_hex(8)
+        with self._lock:
+            self.codes[code] = params
+        answer = urlencode({"code": code, "state": params.get("state", "")})
+        separator = "#" if params.get("response_mode") == "fragment" else "?"
+        return RedirectResponse(f"{params['redirect_uri']}{separator}{answer}", status_code=302)
 
     async def _token(self, request: Request) -> Response:
+        """The authorization-code grant (RFC 6749 4.1.3 with PKCE, RFC 7636): the code once, the same
+        redirect URI, and the verifier whose S256 hash is the challenge. An id token (``openid`` scope)
+        carries the nonce for the client to check."""
         self._record(request)
         form = await request.form()
-        if form.get("grant_type") != "authorization_code" or not form.get("code_verifier"):
-            return JSONResponse({"error": "invalid_request"}, status_code=400)
-        token = self.mint(**self.token_claims)
-        return JSONResponse({"access_token": token, "token_type": "Bearer", "expires_in": 300})
+        verifier = str(form.get("code_verifier") or "")
+        if form.get("grant_type") != "authorization_code" or not verifier:
+            return JSONResponse({"error": "invalid_request"}, status_code=400, headers=CORS)
+        with self._lock:
+            params = self.codes.pop(str(form.get("code") or ""), None)
+        if params is None:
+            return self._grant_error("the code is unknown or was used already")
+        if form.get("redirect_uri") != params.get("redirect_uri"):
+            return self._grant_error("redirect_uri differs from the authorization request's")
+        challenge = _b64(hashlib.sha256(verifier.encode()).digest())
+        if params.get("code_challenge_method") != "S256" or challenge != params.get("code_challenge"):
+            return self._grant_error("the code verifier does not match the code challenge")
+        body: dict[str, Any] = {"access_token": self.mint(**self.token_claims), "token_type": "Bearer",
+                                "expires_in": 300}
+        if "openid" in params.get("scope", "").split():
+            claims = {k: v for k, v in self.token_claims.items() if k not in ("aud", "scp")}
+            body["id_token"] = self.mint(**{**claims, "aud": params.get("client_id", ""), "scp": None,
+                                            "nonce": params.get("nonce")})
+        return JSONResponse(body, headers=CORS)
+
+    @staticmethod
+    def _grant_error(description: str) -> Response:
+        return JSONResponse({"error": "invalid_grant", "error_description": description}, status_code=400,
+                            headers=CORS)
