@@ -66,8 +66,10 @@ class ToolCallRecord:
         # Unknown and unreadable look the same to the caller; the audit trail says "denied" for both.
         self.decision, self.status = "denied", 403
 
-    def finished(self, result: types.CallToolResult) -> None:
-        if result.is_error:
+    def finished(self, result: types.CallToolResult | types.InputRequiredResult) -> None:
+        """``result``: the call's answer; an ``InputRequiredResult`` (the tool asks the client first, 2026-07-28)
+        is a call that goes on in the client's next request."""
+        if isinstance(result, types.CallToolResult) and result.is_error:
             self.decision, self.status = "failed", 500
 
 

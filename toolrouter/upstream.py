@@ -52,7 +52,7 @@ from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from yarl import URL
 
 from gateway.auth.principal import Principal
@@ -243,8 +243,9 @@ class _Kept:
     exchanges: int = 0
 
 
-KeepKey = tuple[str | None, str, bool, str, frozenset[str], str]
-"""(downstream session id or None, adapter, remote, user id, roles, url when there is no downstream session)."""
+KeepKey = tuple[str | None, str, bool, str, frozenset[str], str, str]
+"""(downstream session id or None, adapter, remote, user id, roles, url when there is no downstream session,
+the client capabilities the upstream session declares when there is none: see :func:`declared`)."""
 
 
 @dataclass(frozen=True)
@@ -390,7 +391,11 @@ class AdapterClient:
         transport is appended to ``transports`` first (it says what went wrong if it does not open)."""
         assert self._tasks is not None
         sid = downstream_session.get()
-        key: KeepKey = (sid, adapter.name, adapter.remote, principal.user_id, principal.roles, "" if sid else url)
+        request = downstream_request.get()
+        capabilities = "" if sid or request is None else declared(request.session.client_capabilities)
+        key: KeepKey = (
+            sid, adapter.name, adapter.remote, principal.user_id, principal.roles, "" if sid else url, capabilities
+        )
         kept = self._kept.get(key)
         if kept is not None and (kept.stop.is_set() or kept.url not in adapter.urls or kept.transport.failure):
             self._drop(key, kept)
@@ -526,12 +531,14 @@ class AdapterClient:
     # --- what adapters say on their own --------------------------------------------------------------------
 
     def _relay(self, adapter: AdapterEntry, session_id: str | None) -> Relay:
-        """The relay of a new upstream session. It declares the downstream client's capabilities only when it
-        serves one downstream session (without one, requests of several clients could share it)."""
+        """The relay of a new upstream session, declaring the client's capabilities: those of the downstream
+        session it serves, or, without one (a 2026-07-28 client: capabilities come with each request), those of
+        the request that opens it; such a session is shared only by requests declaring the same (the key)."""
         request = downstream_request.get()
-        if request is None or not session_id:
+        if request is None:
             return Relay(adapter.name, None, self.list_changed)
-        return Relay(adapter.name, request.session.client_capabilities, self.list_changed, request.session)
+        session = request.session if session_id else None
+        return Relay(adapter.name, request.session.client_capabilities, self.list_changed, session)
 
     def generation(self, adapters: Iterable[str]) -> tuple[int, ...]:
         """Moves whenever a cached list of one of ``adapters`` is replaced or dropped: what is built from them
@@ -687,25 +694,35 @@ class AdapterClient:
         principal: Principal,
         exposed: str,
         tool: types.Tool,
-        arguments: dict[str, Any] | None,
-    ) -> types.CallToolResult:
-        """Run ``tool`` (its original definition) on the adapter; every failure is an ``isError`` result that
-        names the tool as the caller knows it (``exposed``)."""
+        params: types.CallToolRequestParams,
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        """Run ``tool`` (its original definition) with the caller's ``params`` (arguments, and a 2026-07-28
+        retry's ``inputResponses`` / ``requestState``) on the adapter; every failure is an ``isError`` result
+        that names the tool as the caller knows it (``exposed``). An adapter's ``InputRequiredResult`` (it asks
+        the client first, 2026-07-28) goes back as it is: the client answers in its retry, which carries the
+        adapter's ``requestState`` back to it, so no router replica holds anything in between."""
         if not adapter.urls:
             return error_result(f"Tool '{exposed}' has no ready replica; try again shortly.")
         url = self.next_url(adapter)
         transports: list[PooledTransport] = []
-        request = types.CallToolRequest(params=types.CallToolRequestParams(name=tool.name, arguments=arguments))
+        request = types.CallToolRequest(
+            params=types.CallToolRequestParams(
+                name=tool.name,
+                arguments=params.arguments,
+                input_responses=params.input_responses,
+                request_state=params.request_state,
+            )
+        )
         progress = progress_to(downstream_request.get())
 
-        async def send(session: ClientSession) -> types.CallToolResult:
+        async def send(session: ClientSession) -> types.CallToolResult | types.InputRequiredResult:
             if session.protocol_version in MODERN_PROTOCOL_VERSIONS and _declares_headers(tool):
                 # Its x-mcp-header arguments must travel as Mcp-Param-* headers, which the SDK's
                 # session derives from a listing of its own.
                 await session.list_tools()
             # send_request, not call_tool: the result goes back as the adapter sent it (no second
             # tools/list to validate structuredContent; the caller's client validates it).
-            return await session.send_request(request, types.CallToolResult, progress_callback=progress)
+            return await session.send_request(request, _CALL_RESULT, progress_callback=progress)
 
         try:
             with anyio.fail_after(self._call_timeout):
@@ -748,6 +765,9 @@ class AdapterClient:
 
 
 _ResultT = TypeVar("_ResultT", bound=types.Result)
+_CALL_RESULT: TypeAdapter[types.CallToolResult | types.InputRequiredResult] = TypeAdapter(
+    types.CallToolResult | types.InputRequiredResult
+)
 
 
 def without_envelope(result: _ResultT) -> _ResultT:
@@ -817,6 +837,21 @@ async def _all_templates(session: ClientSession) -> tuple[types.ResourceTemplate
 
 
 # --- failures -----------------------------------------------------------------------------------------------
+
+
+def declared(capabilities: types.ClientCapabilities | None) -> str:
+    """What of ``capabilities`` an upstream session declares for the client (see ``Relay.client_options``), as
+    a key: sessions of clients that declare different things are not shared."""
+    if capabilities is None:
+        return ""
+    parts = [
+        name
+        for name in ("elicitation", "roots")
+        if getattr(capabilities, name) is not None
+    ]
+    if capabilities.sampling is not None:
+        parts.append("sampling:" + capabilities.sampling.model_dump_json(exclude_none=True))
+    return ",".join(parts)
 
 
 def _handshakes(era: _Era | None) -> bool:

@@ -229,14 +229,13 @@ class VirtualServerHandlers:
 
     async def call_tool(
         self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
-    ) -> types.CallToolResult:
+    ) -> types.CallToolResult | types.InputRequiredResult:
         catalog, server, principal = self.resolve(ctx)
         view = await self._views.view(catalog, server, principal)
-        name, arguments = params.name, params.arguments
-        if self._is_meta(server, name):
+        if self._is_meta(server, params.name):
             with self._telemetry.tool_call(_scope(ctx), principal, params, known=True) as record:
                 record.detail["server"] = server.name
-                result = await self._meta(server, principal, view, name, arguments or {}, ctx)
+                result = await self._meta(server, principal, view, params, ctx)
                 record.finished(result)
                 return result
         return await self._call(ctx, server, principal, view, params)
@@ -248,7 +247,7 @@ class VirtualServerHandlers:
         principal: Principal,
         view: dict[str, ExposedTool],
         params: types.CallToolRequestParams,
-    ) -> types.CallToolResult:
+    ) -> types.CallToolResult | types.InputRequiredResult:
         exposed = view.get(params.name)
         with self._telemetry.tool_call(_scope(ctx), principal, params, known=exposed is not None) as record:
             if server.name != CATALOG_SERVER:
@@ -256,19 +255,20 @@ class VirtualServerHandlers:
             if exposed is None or self._is_meta(server, params.name):
                 record.denied()
                 return not_available(params.name)
-            result = await self._run(exposed, principal, params.arguments)
+            result = await self._run(exposed, principal, params)
             record.finished(result)
             return result
 
     async def _run(
-        self, exposed: ExposedTool, principal: Principal, arguments: dict[str, Any] | None
-    ) -> types.CallToolResult:
+        self, exposed: ExposedTool, principal: Principal, params: types.CallToolRequestParams
+    ) -> types.CallToolResult | types.InputRequiredResult:
         if exposed.entry is not None:
             # The executor names the tool in its messages: the name the caller used.
-            return await self._executor.call(dataclasses.replace(exposed.entry, tool=exposed.tool), arguments)
+            entry = dataclasses.replace(exposed.entry, tool=exposed.tool)
+            return await self._executor.call(entry, params.arguments)
         assert exposed.adapter is not None
         name = exposed.tool.name
-        return await self._upstream.call_tool(exposed.adapter, principal, name, exposed.original, arguments)
+        return await self._upstream.call_tool(exposed.adapter, principal, name, exposed.original, params)
 
     @staticmethod
     def _is_meta(server: VirtualServer, name: str) -> bool:
@@ -416,10 +416,10 @@ class VirtualServerHandlers:
         server: VirtualServer,
         principal: Principal,
         view: dict[str, ExposedTool],
-        name: str,
-        arguments: dict[str, Any],
+        params: types.CallToolRequestParams,
         ctx: ServerRequestContext[Any, Any],
-    ) -> types.CallToolResult:
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        name, arguments = params.name, params.arguments or {}
         problems = schema_problems(_META_VALIDATORS[name], arguments)
         if problems:
             return invalid_arguments(name, problems)
@@ -430,7 +430,13 @@ class VirtualServerHandlers:
             payload = {"tools": [_found(tool) for tool, _ in found]}
             text = types.TextContent(type="text", text=json.dumps(payload, ensure_ascii=False))
             return types.CallToolResult(content=[text], structured_content=payload)
-        inner = types.CallToolRequestParams(name=arguments["name"], arguments=arguments.get("arguments"))
+        # A retry of a call the tool answered with InputRequiredResult carries the answers on the outer call.
+        inner = types.CallToolRequestParams(
+            name=arguments["name"],
+            arguments=arguments.get("arguments"),
+            input_responses=params.input_responses,
+            request_state=params.request_state,
+        )
         return await self._call(ctx, server, principal, view, inner)
 
 
@@ -480,7 +486,7 @@ class CatalogServerHandlers(VirtualServerHandlers):
 
     async def call_tool(
         self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
-    ) -> types.CallToolResult:
+    ) -> types.CallToolResult | types.InputRequiredResult:
         catalog, server, principal = self.resolve(ctx)
         entry = catalog.get(params.name)
         member = _adapter_member(catalog, params.name)

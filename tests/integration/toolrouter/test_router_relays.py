@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
 import httpx2
@@ -19,7 +19,7 @@ import pytest
 from mcp import Client
 from mcp.client.session import ClientRequestContext, IncomingMessage
 from mcp.client.streamable_http import streamable_http_client
-from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver import Context, Elicit, MCPServer, Resolve
 from pydantic import BaseModel
 from router_harness import Adapter, RouterUnderTest, gateway_headers, handshake_era_only, recording, threaded
 
@@ -32,6 +32,11 @@ pytestmark = pytest.mark.filterwarnings("ignore::mcp.shared.exceptions.MCPDeprec
 
 class Name(BaseModel):
     name: str
+
+
+async def name_of_the_user() -> Elicit[Name]:
+    """A resolver (module level: the tool's annotations are evaluated against this module)."""
+    return Elicit("Who are you?", Name)
 
 
 def chatty_app() -> Any:
@@ -49,6 +54,10 @@ def chatty_app() -> Any:
     async def ask_name(ctx: Context) -> str:
         answer = await ctx.elicit("What is your name?", Name)
         return f"hello {answer.data.name}" if answer.action == "accept" and answer.data else f"no: {answer.action}"
+
+    @app.tool(description="Greets the user, asking their name first (in either era)")
+    async def greet(user: Annotated[Name, Resolve(name_of_the_user)]) -> str:
+        return f"welcome {user.name}"
 
     @app.tool(description="Asks the client's model for a haiku")
     async def haiku(topic: str, ctx: Context) -> str:
@@ -215,6 +224,26 @@ async def test_an_elicitation_is_asked_of_the_caller_and_the_answer_goes_back(
         result = await client.call_tool("chatty__ask_name", {})
     assert heard.questions == ["What is your name?"]
     assert not result.is_error and result.content[0].text == "hello Ada"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("mode", "adapter"), [("legacy", "chatty_adapter"), ("auto", "modern_chatty_adapter")])
+async def test_a_question_asked_in_either_era_reaches_the_caller_and_the_answer_the_tool(
+    router: RouterUnderTest, request: pytest.FixtureRequest, mode: str, adapter: str
+) -> None:
+    """Session era: the adapter asks mid-call (elicitation/create, relayed). 2026-07-28: the adapter answers
+    InputRequiredResult, which goes back to the client as it is, and the client's retry (inputResponses,
+    requestState) goes back to the adapter; the SDK client does both rounds on its own."""
+    upstream: Adapter = request.getfixturevalue(adapter)
+    router.catalog.put_adapter("chatty", [upstream.url])
+    router.catalog.put_server("talk", [{"adapter": "chatty"}], tool_search="beside")
+    await router.synced()
+    heard = Heard()
+    async with talking_client(router, "talk", heard, mode=mode) as client:
+        direct = await client.call_tool("chatty__greet", {})
+        through_meta = await client.call_tool("call_tool", {"name": "chatty__greet", "arguments": {}})
+    assert heard.questions == ["Who are you?", "Who are you?"]
+    assert not direct.is_error and direct.content[0].text == "welcome Ada"  # type: ignore[union-attr]
+    assert not through_meta.is_error and through_meta.content[0].text == "welcome Ada"  # type: ignore[union-attr]
 
 
 async def test_sampling_and_roots_are_asked_of_the_caller(router: RouterUnderTest, chatty_server: str) -> None:
