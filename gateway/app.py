@@ -31,13 +31,14 @@ from gateway.portal import portal_router
 from gateway.proxy.deps import ProxyDeps
 from gateway.proxy.mcp_proxy import McpProxy
 from gateway.proxy.routes import McpDispatch
+from gateway.proxy.sealed import SessionSealer, sealer_for
 from gateway.runtimes.factory import build_runtime, local_router_spec
 from gateway.services.catalog import ToolCatalog
 from gateway.services.reconcile import Reconciler
 from gateway.services.resources import ResourceService
 from gateway.services.servers import ServerService
 from gateway.services.ssrf import UrlGuard
-from gateway.settings import GatewaySettings, parse_trusted_proxies
+from gateway.settings import GatewaySettings, SessionSettings, parse_seal_keys, parse_trusted_proxies
 from gateway.stores.factory import build_metadata_store, build_session_store
 from gateway.telemetry.http import HttpTelemetryMiddleware
 from gateway.telemetry.mcp import McpTelemetry
@@ -97,7 +98,15 @@ def proxy_deps(ctx: GatewayContext) -> ProxyDeps:
         environment=ctx.settings.server.environment,
         scopes_supported=tuple(scopes_supported(ctx.settings.auth)),
         router_secret=ctx.router_secret,
+        sealer=_sealer(ctx.settings.sessions),
     )
+
+
+def _sealer(sessions: SessionSettings) -> SessionSealer | None:
+    if not sessions.sealed:
+        return None
+    keys = parse_seal_keys(sessions.seal_keys.get_secret_value()) if sessions.seal_keys else None
+    return sealer_for(keys, sessions.max_lifetime_seconds)
 
 
 async def _start_workloads(ctx: GatewayContext) -> None:

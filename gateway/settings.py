@@ -8,7 +8,10 @@ start-up with a message that names the variable to set.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -124,6 +127,32 @@ class StoreSettings(BaseModel):
         return 2.0 if self.kind == "cosmos" else 0.0
 
 
+SEAL_KEY_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
+SEAL_KEY_BYTES = 32
+
+
+def parse_seal_keys(value: str) -> list[tuple[str, bytes]]:
+    """``id:key[,id:key...]`` (keys: 32 bytes, base64 or base64url) -> the keyring, the first key sealing.
+    Raises ValueError naming what is wrong, never echoing a key."""
+    keys: list[tuple[str, bytes]] = []
+    for position, item in enumerate(part.strip() for part in value.split(",") if part.strip()):
+        kid, separator, encoded = item.partition(":")
+        if not separator or not SEAL_KEY_ID_RE.match(kid):
+            raise ValueError(f"key {position + 1}: expected 'id:key' with an id of 1 to 16 letters, digits, '_' or '-'")
+        try:
+            key = base64.urlsafe_b64decode(encoded.replace("+", "-").replace("/", "_") + "=" * (-len(encoded) % 4))
+        except (binascii.Error, ValueError):
+            raise ValueError(f"key '{kid}' is not base64") from None
+        if len(key) != SEAL_KEY_BYTES:
+            raise ValueError(f"key '{kid}' must be {SEAL_KEY_BYTES} bytes (AES-256), got {len(key)}")
+        if kid in {k for k, _ in keys}:
+            raise ValueError(f"key id '{kid}' is used twice")
+        keys.append((kid, key))
+    if not keys:
+        raise ValueError("expected at least one 'id:key'")
+    return keys
+
+
 class SessionSettings(BaseModel):
     kind: Literal["memory", "redis", "cosmos"] = "memory"
     redis_url: SecretStr | None = None
@@ -131,6 +160,19 @@ class SessionSettings(BaseModel):
     idle_timeout_seconds: int = Field(default=3600, ge=1)
     max_lifetime_seconds: int = Field(default=86_400, ge=1)
     max_sessions: int = Field(default=100_000, ge=1)
+    sealed: bool = True
+    """Hand clients sealed session ids (``gateway.proxy.sealed``): any gateway replica routes them with no
+    store read, and ``kind`` is not used for routing. False: the store maps each id to its replica."""
+    seal_keys: SecretStr | None = None
+    """``id:key[,id:key...]`` (32-byte keys, base64); the first seals, all open. Unset: a key made at start,
+    which suits one gateway replica (ids do not outlive it, nor do its local replicas' sessions)."""
+
+    @field_validator("seal_keys")
+    @classmethod
+    def _keyring(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_seal_keys(value.get_secret_value())
+        return value
 
 
 DEFAULT_BRIDGE_IDLE_SECONDS = 600.0
@@ -299,7 +341,12 @@ class GatewaySettings(BaseSettings):
     """All gateway configuration. ``create_app`` takes one of these; nothing else reads the environment."""
 
     model_config = SettingsConfigDict(
-        env_prefix="MCPGW_", env_nested_delimiter="__", extra="ignore", validate_default=True
+        env_prefix="MCPGW_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        validate_default=True,
+        # Errors name the variable and what is wrong; the value may be a secret (a key, a connection string).
+        hide_input_in_errors=True,
     )
 
     server: ServerSettings = ServerSettings()

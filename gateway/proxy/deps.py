@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from gateway.auth.base import Authenticator
+from gateway.proxy.sealed import SessionSealer
 from gateway.runtimes.base import Endpoint, WorkloadStatus
 from gateway.settings import ProxySettings
 from gateway.stores.base import ResourceKind, SessionStore, StoredRecord
@@ -49,3 +50,5 @@ class ProxyDeps:
     """The scopes named in challenges (``gateway.auth.metadata.scopes_supported``)."""
     router_secret: str
     """Sent to the tool router's replicas (``X-Gateway-Secret``); also keys session fingerprints."""
+    sealer: SessionSealer | None = None
+    """Seals the session ids clients get (``gateway.proxy.sealed``); None: ``sessions`` maps them."""

@@ -91,16 +91,23 @@ def upstream_request_headers(
     return headers
 
 
-def downstream_response_headers(upstream: list[tuple[str, str]], drop_session_id: bool) -> list[tuple[bytes, bytes]]:
+def downstream_response_headers(
+    upstream: list[tuple[str, str]], session_id: str | None = None
+) -> list[tuple[bytes, bytes]]:
     """The allow-listed response headers, minus any the replica's ``Connection`` header names (hop-by-hop for
-    that connection only); SSE responses also get anti-buffering headers."""
+    that connection only); SSE responses also get anti-buffering headers. ``session_id``: what the client
+    gets as ``Mcp-Session-Id`` instead of the replica's (a sealed id), ``""`` for none, None: the replica's."""
     out: list[tuple[bytes, bytes]] = []
     is_sse = False
     has_cache_control = False
     hop_by_hop = connection_options(upstream)
     for name, value in upstream:
         lname = name.lower()
-        if lname not in ALLOWED_RESPONSE_HEADERS or (drop_session_id and lname == "mcp-session-id"):
+        if lname not in ALLOWED_RESPONSE_HEADERS:
+            continue
+        if lname == "mcp-session-id" and session_id is not None:
+            if session_id and not any(name == b"mcp-session-id" for name, _ in out):
+                out.append((b"mcp-session-id", session_id.encode("ascii")))
             continue
         if hop_by_hop and lname in hop_by_hop:
             continue

@@ -76,7 +76,7 @@ class McpProxy:
         self._read_timeout = proxy.read_timeout_seconds
         self._origins = OriginPolicy(proxy.allowed_origins, deps.public_url)
         self._replicas = Replicas(deps.runtime)
-        self._affinity = SessionAffinity(deps.sessions, self._replicas)
+        self._affinity = SessionAffinity(deps.sessions, self._replicas, deps.sealer)
         self._balancer = LeastInFlight()
         self._limits = InFlightLimits(
             proxy.max_in_flight_per_adapter, proxy.max_in_flight_per_user, proxy.max_connections
@@ -157,7 +157,11 @@ class McpProxy:
             if session_id is None:
                 endpoint = await self._pick(target)
             else:
-                session, endpoint = await self._affinity.resolve(user, target, session_id)
+                bound = await self._affinity.resolve(user, target, session_id)
+                session, endpoint = bound.key, bound.endpoint
+                if bound.upstream_id != session_id:
+                    # A sealed id: the replica is sent the id it issued.
+                    headers = _with_session_id(headers, bound.upstream_id)
             observed.reached(authenticated=True, routed=True)
             request = self._upstream_request(scope, target, principal, headers, lookup, endpoint)
             await self._forward(scope, target, user, session, endpoint, request, observed.receive, observed.send)
@@ -277,12 +281,15 @@ class McpProxy:
                     self._balancer.acquire(endpoint.url)
                     request = replace(request, url=_upstream_url(endpoint, scope))
             try:
-                drop_session_id = False
                 if session is None:
-                    drop_session_id = not await self._affinity.bind(user, target.scope, endpoint, response)
-                elif method == "DELETE" and (response.is_success or response.status_code == 404):
-                    await self._affinity.forget(session)
-                headers = downstream_response_headers(response.multi_items(), drop_session_id)
+                    client_session_id = await self._affinity.bind(user, target.scope, endpoint, response)
+                else:
+                    # Replicas repeat the session id on every answer: the client sees only the id it holds
+                    # (a sealed id must never be traded for the replica's own).
+                    client_session_id = session.session_id
+                    if method == "DELETE" and (response.is_success or response.status_code == 404):
+                        await self._affinity.forget(session)
+                headers = downstream_response_headers(response.multi_items(), client_session_id)
                 await relay(response, headers, body, send)
             finally:
                 response.close()
@@ -346,6 +353,11 @@ class _Route:
 def _upstream_url(endpoint: Endpoint, scope: Scope) -> str:
     query = scope.get("query_string", b"").decode("latin-1")
     return endpoint.url + (f"?{query}" if query else "")
+
+
+def _with_session_id(headers: list[tuple[str, str]], session_id: str) -> list[tuple[str, str]]:
+    """``headers`` with ``Mcp-Session-Id`` set to ``session_id`` (names are lower-case here)."""
+    return [(name, session_id if name == "mcp-session-id" else value) for name, value in headers]
 
 
 class _RequestIdSend:

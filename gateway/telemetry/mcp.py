@@ -152,11 +152,22 @@ class McpObservation(Observation):
     async def _observing_send(self, message: Message) -> None:
         if message["type"] == "http.response.start":
             self.status = message["status"]
-            if self._span is not None and self._session_id is None:
+            if self._session_id is None:
                 for name, value in message.get("headers", []):
                     if name == b"mcp-session-id":
-                        self._span.set_attribute("mcp.session.id", self._telemetry.fingerprint(value.decode()))
+                        self._opened(value.decode())
+            elif self._http_method == "DELETE" and 200 <= self.status < 300:
+                metrics = self._telemetry.metrics
+                if metrics is not None:
+                    metrics.sessions_ended.labels(self._kind).inc()
         await self._inner_send(message)
+
+    def _opened(self, session_id: str) -> None:
+        metrics = self._telemetry.metrics
+        if metrics is not None:
+            metrics.sessions_opened.labels(self._kind).inc()
+        if self._span is not None:
+            self._span.set_attribute("mcp.session.id", self._telemetry.fingerprint(session_id))
 
     def reached(self, *, authenticated: bool, routed: bool) -> None:
         self._authenticated, self._routed = authenticated, routed

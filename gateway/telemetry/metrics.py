@@ -99,6 +99,13 @@ class GatewayMetrics:
         )
         self.active_sessions = Gauge(
             "mcpgw_mcp_sessions_active",
-            "MCP sessions in the session store (NaN when it cannot count cheaply)",
+            "MCP sessions in the session store (NaN when it cannot count cheaply, and with sealed session ids)",
+            registry=r,
+        )
+        self.sessions_opened = Counter(
+            "mcpgw_mcp_sessions_opened", "MCP sessions this gateway replica handed an id for", ["kind"], registry=r
+        )
+        self.sessions_ended = Counter(
+            "mcpgw_mcp_sessions_ended", "MCP sessions ended by a DELETE through this gateway replica", ["kind"],
             registry=r,
         )

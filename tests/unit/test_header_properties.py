@@ -79,7 +79,7 @@ def test_only_checked_end_to_end_headers_and_the_gateways_own_cross_upstream(
 def test_only_allow_listed_response_headers_that_connection_does_not_name_reach_the_client(
     headers: list[tuple[str, str]],
 ) -> None:
-    out = downstream_response_headers(headers, drop_session_id=False)
+    out = downstream_response_headers(headers)
     named_in_connection = {
         token.strip().lower()
         for n, v in headers

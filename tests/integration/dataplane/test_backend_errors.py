@@ -45,7 +45,12 @@ def gateway(
     tmp_path_factory: pytest.TempPathFactory, doomed_redis: tuple[subprocess.Popen[bytes], int]
 ) -> Iterator[GatewayProcess]:
     _, port = doomed_redis
-    env = {"MCPGW_SESSIONS__KIND": "redis", "MCPGW_SESSIONS__REDIS_URL": f"redis://127.0.0.1:{port}/0"}
+    # Store-mapped session ids: sealed ones (the default) never read the store on the data plane.
+    env = {
+        "MCPGW_SESSIONS__SEALED": "false",
+        "MCPGW_SESSIONS__KIND": "redis",
+        "MCPGW_SESSIONS__REDIS_URL": f"redis://127.0.0.1:{port}/0",
+    }
     started = GatewayProcess(tmp_path_factory.mktemp("backend-errors"), env=env).start()
     yield started
     started.stop()

@@ -75,6 +75,10 @@ def test_a_second_users_session_id_smuggled_beside_ones_own_is_refused(
     alice = _open_session(dataplane_gateway, "alice")
     mallory = _open_session(dataplane_gateway, "mallory")
     ids = [alice, mallory] if victim_first else [mallory, alice]
+    # The session each id reaches, as the replica names it (the client holds a sealed id for it).
+    sessions = {user: _session_of(_whoami(dataplane_gateway, user, [("Mcp-Session-Id", sid)]))
+                for user, sid in (("alice", alice), ("mallory", mallory))}
+    assert sessions["alice"] != sessions["mallory"]
 
     smuggled = _whoami(dataplane_gateway, "mallory", [("Mcp-Session-Id", ids[0]), ("Mcp-Session-Id", ids[1])])
     assert smuggled.status == 400
@@ -89,8 +93,8 @@ def test_a_second_users_session_id_smuggled_beside_ones_own_is_refused(
     assert raw_request(dataplane_gateway.port, "DELETE", "/adapters/sessions/mcp", headers).status == 400
 
     # Each user still reaches exactly their own session.
-    assert _session_of(_whoami(dataplane_gateway, "alice", [("Mcp-Session-Id", alice)])) == alice
-    assert _session_of(_whoami(dataplane_gateway, "mallory", [("Mcp-Session-Id", mallory)])) == mallory
+    assert _session_of(_whoami(dataplane_gateway, "alice", [("Mcp-Session-Id", alice)])) == sessions["alice"]
+    assert _session_of(_whoami(dataplane_gateway, "mallory", [("Mcp-Session-Id", mallory)])) == sessions["mallory"]
     # And the victim's id alone is still somebody else's session.
     assert _whoami(dataplane_gateway, "mallory", [("Mcp-Session-Id", alice)]).status == 404
 

@@ -3,6 +3,7 @@ and a gateway on the Cosmos stores keeps its records across a restart."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -50,11 +51,23 @@ def structured(body: str) -> dict[str, object]:
     return dict(json.loads(payload)["result"]["structuredContent"])
 
 
+SHARED_SEAL_KEYS = "k1:" + base64.b64encode(os.urandom(32)).decode()
+
+
 def store_env(kind: str, request: pytest.FixtureRequest) -> dict[str, str]:
+    """``sealed``: sealed session ids and the same keyring on both gateways, no shared store at all; ``redis``
+    and ``cosmos``: store-mapped ids (``MCPGW_SESSIONS__SEALED=false``) in that shared store."""
+    if kind == "sealed":
+        return {"MCPGW_SESSIONS__KIND": "memory", "MCPGW_SESSIONS__SEAL_KEYS": SHARED_SEAL_KEYS}
     if kind == "redis":
-        return {"MCPGW_SESSIONS__KIND": "redis", "MCPGW_SESSIONS__REDIS_URL": request.getfixturevalue("redis_url")}
+        return {
+            "MCPGW_SESSIONS__SEALED": "false",
+            "MCPGW_SESSIONS__KIND": "redis",
+            "MCPGW_SESSIONS__REDIS_URL": request.getfixturevalue("redis_url"),
+        }
     endpoint = request.getfixturevalue("cosmos_endpoint")
     return {
+        "MCPGW_SESSIONS__SEALED": "false",
         "MCPGW_SESSIONS__KIND": "cosmos",
         "MCPGW_STORE__KIND": "cosmos",
         "MCPGW_COSMOS__ENDPOINT": endpoint,
@@ -64,7 +77,8 @@ def store_env(kind: str, request: pytest.FixtureRequest) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(
-    "kind", [pytest.param("redis", marks=pytest.mark.redis), pytest.param("cosmos", marks=pytest.mark.cosmos)]
+    "kind",
+    ["sealed", pytest.param("redis", marks=pytest.mark.redis), pytest.param("cosmos", marks=pytest.mark.cosmos)],
 )
 async def test_a_session_started_on_one_gateway_continues_on_another(
     kind: str, request: pytest.FixtureRequest, tmp_path: Path, session_server: str

@@ -54,7 +54,13 @@ class FakeRouter:
             self.requests.append({"method": scope["method"], "path": scope["path"], "raw": raw, "headers": dict(raw)})
         headers = [(b"content-type", b"application/json")]
         if body and json.loads(body).get("method") == "initialize":
-            headers.append((b"mcp-session-id", f"vs-{next(self._ids)}".encode()))
+            issued = f"vs-{next(self._ids)}"
+            headers.append((b"mcp-session-id", issued.encode()))
+            with self._lock:
+                self.requests[-1]["issued"] = issued
+        elif "mcp-session-id" in dict(raw):
+            # As SDK servers do: every answer in a session repeats its id.
+            headers.append((b"mcp-session-id", dict(raw)["mcp-session-id"].encode()))
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": b'{"jsonrpc":"2.0","id":1,"result":{}}'})
 
@@ -168,9 +174,12 @@ async def test_a_session_belongs_to_its_virtual_server_and_its_user(
     http = gateway.client(None)
     alpha = await initialize(gateway, "/servers/alpha/mcp")
 
+    issued = router.last()["issued"]
     same = await http.post("/servers/alpha/mcp", json=PING, headers={**CAROL, "Mcp-Session-Id": alpha})
     assert same.status_code == 200
-    assert router.last()["headers"]["mcp-session-id"] == alpha
+    # The client holds a sealed id; the router is sent the id it issued, which never reaches the client.
+    assert alpha != issued and router.last()["headers"]["mcp-session-id"] == issued
+    assert same.headers["mcp-session-id"] == alpha
     assert router.last()["headers"]["x-mcp-virtual-server"] == "alpha"
     for path in ("/servers/beta/mcp", "/mcp", "/adapters/echo/mcp"):
         elsewhere = await http.post(path, json=PING, headers={**CAROL, "Mcp-Session-Id": alpha})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Callable, Sequence
 
 import httpx
@@ -141,9 +142,12 @@ async def test_metrics_after_traffic_show_requests_latency_sessions_and_upstream
     assert "no-such-adapter-xyz" not in text  # unknown names are never labels
     assert value("mcpgw_mcp_requests_total", kind="adapter", adapter="unknown", http_method="POST",
                  mcp_method="none", status_class="4xx") >= 1  # fmt: skip
-    # While a session was open, the gauge counted it.
-    during = {s.name: s.value for f in text_string_to_metric_families(scrape_during) for s in f.samples}
-    assert during["mcpgw_mcp_sessions_active"] >= 1
+    # While a session was open, it had been counted as opened (sealed ids, the default, are counted nowhere
+    # else: the store's gauge is NaN then).
+    during = {(s.name, tuple(sorted(s.labels.items()))): s.value
+              for f in text_string_to_metric_families(scrape_during) for s in f.samples}
+    assert during[("mcpgw_mcp_sessions_opened_total", (("kind", "adapter"),))] >= 1
+    assert math.isnan(during[("mcpgw_mcp_sessions_active", ())])
     async with httpx.AsyncClient() as raw:
         router_metrics = (await raw.get(f"{stack.router.url}/metrics")).text
     assert 'mcpgw_router_tool_calls_total{decision="allowed",tool="echo"}' in router_metrics

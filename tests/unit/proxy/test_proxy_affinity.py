@@ -1,4 +1,5 @@
-"""Session affinity (``gateway.proxy.affinity``) over the real in-memory session store and a fake runtime."""
+"""Session affinity (``gateway.proxy.affinity``) over the real in-memory session store and a fake runtime: the
+store-mapped ids (``MCPGW_SESSIONS__SEALED=false``); sealed ids are in test_sealed_sessions.py."""
 
 from __future__ import annotations
 
@@ -68,10 +69,11 @@ def answer(status: int = 200, session_id: str | None = None) -> Any:
 
 
 async def test_a_bound_session_resolves_to_its_replica(affinity: SessionAffinity) -> None:
-    assert await affinity.bind("alice", "weather", OTHER, answer(session_id="s-1")) is True
-    key, endpoint = await affinity.resolve("alice", TARGET, "s-1")
-    assert key == SessionKey("alice", "weather", "s-1")
-    assert endpoint == OTHER
+    assert await affinity.bind("alice", "weather", OTHER, answer(session_id="s-1")) is None
+    bound = await affinity.resolve("alice", TARGET, "s-1")
+    assert bound.key == SessionKey("alice", "weather", "s-1")
+    assert bound.endpoint == OTHER
+    assert bound.upstream_id == "s-1"
 
 
 @pytest.mark.parametrize("session_id", ["", "a b", "a/b", "x" * 129, "ok\n"])
@@ -108,11 +110,11 @@ async def test_a_session_whose_replica_is_gone_is_forgotten(
 async def test_only_a_successful_answers_well_formed_id_is_bound(
     affinity: SessionAffinity, sessions: MemorySessionStore
 ) -> None:
-    assert await affinity.bind("alice", "weather", REPLICA, answer()) is True
-    assert await affinity.bind("alice", "weather", REPLICA, answer(400, session_id="s-1")) is True
+    assert await affinity.bind("alice", "weather", REPLICA, answer()) is None
+    assert await affinity.bind("alice", "weather", REPLICA, answer(400, session_id="s-1")) is None
     assert await sessions.get(SessionKey("alice", "weather", "s-1")) is None
     # A malformed id is reported, so its header is dropped, and never stored.
-    assert await affinity.bind("alice", "weather", REPLICA, answer(session_id="bad id")) is False
+    assert await affinity.bind("alice", "weather", REPLICA, answer(session_id="bad id")) == ""
     assert await sessions.count() == 0
 
 
@@ -132,7 +134,8 @@ async def test_a_virtual_servers_sessions_are_its_own_though_the_router_serves_t
 
     await affinity.bind("alice", alpha.scope, REPLICA, answer(session_id="s-1"))
 
-    key, endpoint = await affinity.resolve("alice", alpha, "s-1")
+    bound = await affinity.resolve("alice", alpha, "s-1")
+    key, endpoint = bound.key, bound.endpoint
     assert key == SessionKey("alice", "servers/alpha", "s-1") and endpoint == REPLICA
     for other in (beta, router, Target("alpha", is_router=False)):
         with pytest.raises(NotFound, match=SESSION_NOT_FOUND):
