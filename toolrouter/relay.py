@@ -17,8 +17,9 @@ request is found here (:attr:`Relay._serving`), not through context variables. W
 requests use one upstream session at once, the latest one gets the unrelated messages (MCP gives a
 client-side message no link to the request that caused it beyond the stream it arrives on).
 
-``notifications/resources/updated`` (of a resource the client subscribed to through the server) goes to
-the downstream session's standalone stream.
+``notifications/resources/updated`` goes to the downstream session's standalone stream when the client
+subscribed to that URI through this upstream session (:meth:`Relay.completed` notes the subscriptions), and
+is dropped otherwise.
 
 ``notifications/*/list_changed`` from an adapter are passed to ``on_list_changed(adapter, kind)``: the
 router drops the adapter's cached lists and tells the clients of every server that includes it (one merged
@@ -59,6 +60,10 @@ _LIST_CHANGED = {
 }
 
 _ResultT = TypeVar("_ResultT", bound=types.Result)
+_T = TypeVar("_T")
+_SUBSCRIPTIONS = frozenset({"resources/subscribe", "resources/unsubscribe"})
+MAX_SUBSCRIPTIONS = 1000
+"""Resources one downstream session may be subscribed to through one upstream session."""
 SamplingResult = types.CreateMessageResult | types.CreateMessageResultWithTools | types.ErrorData
 
 
@@ -79,6 +84,7 @@ class Relay:
         self._session = session
         self._on_list_changed = on_list_changed
         self._serving: list[ServerRequestContext[Any, Any]] = []
+        self._subscribed: set[str] = set()
 
     @property
     def serves_session(self) -> bool:
@@ -96,6 +102,17 @@ class Relay:
             yield
         finally:
             self._serving.remove(request)
+
+    def completed(self, request: ServerRequestContext[Any, Any] | None, result: _T) -> _T:
+        """``request`` was answered upstream with ``result``: note the subscription it made or ended."""
+        if request is not None and request.method in _SUBSCRIPTIONS:
+            uri = (request.params or {}).get("uri")
+            if isinstance(uri, str) and request.method == "resources/subscribe":
+                if len(self._subscribed) < MAX_SUBSCRIPTIONS:
+                    self._subscribed.add(uri)
+            elif isinstance(uri, str):
+                self._subscribed.discard(uri)
+        return result
 
     def client_options(self) -> dict[str, Any]:
         """The SDK ``Client`` callbacks: those whose capability the downstream client declared (the SDK
@@ -163,7 +180,11 @@ class Relay:
         kind = _LIST_CHANGED.get(message.method)
         if kind is not None and self._on_list_changed is not None:
             self._on_list_changed(self.adapter, kind)
-        elif isinstance(message, types.ResourceUpdatedNotification) and self._session is not None:
+        elif (
+            isinstance(message, types.ResourceUpdatedNotification)
+            and self._session is not None
+            and str(message.params.uri) in self._subscribed
+        ):
             try:
                 await self._session.send_notification(message)
             except Exception as exc:  # the client's session ended; the upstream one ends with it

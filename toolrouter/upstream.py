@@ -61,6 +61,7 @@ from gateway.netguard import is_address_refusal
 from gateway.telemetry.tracing import with_trace_headers
 from toolrouter.catalog import AdapterEntry
 from toolrouter.executor import ToolExecutor, error_result
+from toolrouter.identity import virtual_server_of
 from toolrouter.relay import Relay, downstream_request, progress_to
 
 logger = logging.getLogger(__name__)
@@ -143,23 +144,31 @@ class PooledTransport(httpx2.AsyncBaseTransport):
         *,
         max_response_bytes: int,
         connect_timeout: float,
+        exchange_timeout: float,
         stream_pool: aiohttp.ClientSession | None = None,
     ) -> None:
+        """``exchange_timeout``: how long a ``POST`` or ``DELETE`` (its whole answer, a stream included) may take;
+        past it the connection is closed. The SDK stops waiting at its own time-out but may keep reading, and
+        an adapter that never ends its answer must not keep a connection of the shared pool forever. The
+        standalone ``GET`` stream has no such bound (it lasts as long as its session)."""
         self._pool = pool
         self._stream_pool = stream_pool
         self._max_bytes = max_response_bytes
-        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, connect=connect_timeout)
+        self._timeout = aiohttp.ClientTimeout(
+            total=exchange_timeout, sock_connect=connect_timeout, connect=connect_timeout
+        )
+        self._stream_timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, connect=connect_timeout)
         self.failure: BaseException | None = None
         self.session_gone = False
         """The adapter answered 404 to a request that named a session: it does not know the session (it
         restarted, or ended it), so it did not process the request."""
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        pool = self._pool
+        pool, timeout = self._pool, self._timeout
         if request.method == "GET":
             if self._stream_pool is None:
                 return httpx2.Response(405, headers={"allow": "POST, DELETE"}, request=request)
-            pool = self._stream_pool
+            pool, timeout = self._stream_pool, self._stream_timeout
         body = await request.aread()
         headers = [
             (k.lower(), v) for k, v in request.headers.multi_items() if k.lower() not in _REQUEST_HEADERS_NOT_SENT
@@ -175,7 +184,7 @@ class PooledTransport(httpx2.AsyncBaseTransport):
                 allow_redirects=False,
                 # httpx2 decodes what the headers say; aiohttp must not decode it first.
                 auto_decompress=False,
-                timeout=self._timeout,
+                timeout=timeout,
             )
         except (aiohttp.ClientError, OSError) as exc:
             if request.method != "GET":  # the standalone stream is optional: its loss breaks no exchange
@@ -307,7 +316,9 @@ class AdapterClient:
         self._closing: anyio.Event | None = None
         self._on_list_changed = on_list_changed
         self._changes_pending: set[tuple[str, str]] = set()
-        self._generations: dict[str, int] = {}
+        """Changes being announced; one that arrives meanwhile is announced once more afterwards."""
+        self._changes_again: set[tuple[str, str]] = set()
+        self._generations: dict[tuple[str, ...], int] = {}
         self._epoch = 0
         self.list_ttl = list_cache_seconds
 
@@ -371,8 +382,11 @@ class AdapterClient:
                     kept.session = session
                     kept.ready.set()
                     await kept.stop.wait()
-            if scope.cancelled_caught and kept.session is None:
-                kept.error = TimeoutError()
+                    # Ending it (DELETE, the SDK's tasks) is bounded too: an adapter that never answers the
+                    # DELETE must not keep this task, its connections and its stream.
+                    scope.deadline = anyio.current_time() + CLOSE_SECONDS
+            if scope.cancelled_caught:
+                kept.error = kept.error or TimeoutError()
         except Exception as exc:
             kept.error = exc
             if kept.session is not None:
@@ -438,12 +452,12 @@ class AdapterClient:
             relay = self._relay(adapter, downstream_session.get())
             async with self.session(adapter, principal, url, transport, relay) as session:
                 with relay.serving(request):
-                    return await send(session)
+                    return relay.completed(request, await send(session))
         key, kept, opened = await self._kept_session(adapter, principal, url, transports)
         assert kept.session is not None
         try:
             with kept.relay.serving(request):
-                return await send(kept.session)
+                return kept.relay.completed(request, await send(kept.session))
         except Exception as exc:
             if not _breaks_session(exc, kept.transport):
                 raise
@@ -452,15 +466,22 @@ class AdapterClient:
             if opened or not (resend or _not_processed(kept.transport)) or not adapter.urls:
                 raise
             logger.info("adapter %r: the kept session broke; once more on a fresh one", adapter.name)
+        except BaseException:
+            # Cancelled (a time-out, the client gone): the exchange may still hold the session's stream open.
+            self._drop(key, kept)
+            raise
         url = self.next_url(adapter)
         key, kept, _ = await self._kept_session(adapter, principal, url, transports)
         assert kept.session is not None
         try:
             with kept.relay.serving(request):
-                return await send(kept.session)
+                return kept.relay.completed(request, await send(kept.session))
         except Exception as exc:
             if _breaks_session(exc, kept.transport):
                 self._drop(key, kept)
+            raise
+        except BaseException:
+            self._drop(key, kept)
             raise
 
     # --- sessions ------------------------------------------------------------------------------------------
@@ -491,27 +512,35 @@ class AdapterClient:
         elif era is not None and era.discover is not None:
             prior = era.discover
             mode = [v for v in MODERN_PROTOCOL_VERSIONS if v in prior.supported_versions][-1]
-        http = httpx2.AsyncClient(transport=transport, headers=identity_headers(principal), trust_env=False)
-        async with http:
-            streams = streamable_http_client(url, http_client=http, max_sse_event_size=self._max_bytes)
-            client = Client(
-                streams,
-                mode=mode,
-                prior_discover=prior,
-                cache=None,
-                client_info=self._client_info,
-                read_timeout_seconds=max(self._call_timeout, self._list_timeout),
-                **(relay.client_options() if relay is not None else {}),
-            )
+        # A handshake tried on a url of unknown era may meet a server of 2026-07-28 only: then the era is probed.
+        modes = [mode, "auto"] if mode == "legacy" and era is None else [mode]
+        for attempt, current in enumerate(modes, start=1):
+            entered = False
+            http = httpx2.AsyncClient(transport=transport, headers=identity_headers(principal), trust_env=False)
             try:
-                async with client:
-                    if era is None and mode == "auto":  # a forced handshake learns nothing about the url
-                        self._remember_era(url, client.session.discover_result)
-                    yield client.session
-            except Exception:
+                async with http:
+                    streams = streamable_http_client(url, http_client=http, max_sse_event_size=self._max_bytes)
+                    client = Client(
+                        streams,
+                        mode=current,
+                        prior_discover=prior,
+                        cache=None,
+                        client_info=self._client_info,
+                        read_timeout_seconds=max(self._call_timeout, self._list_timeout),
+                        **(relay.client_options() if relay is not None else {}),
+                    )
+                    async with client:
+                        entered = True
+                        if era is None and current == "auto":  # a forced handshake learns nothing about the url
+                            self._remember_era(url, client.session.discover_result)
+                        yield client.session
+                return
+            except Exception as exc:
                 # Whatever failed, probe the url's era again next time (a redeploy may have changed it).
                 self._eras.pop(url, None)
-                raise
+                if entered or attempt == len(modes) or not isinstance(root_cause(exc), MCPError):
+                    raise
+                logger.info("adapter %r refused the handshake; probing its protocol era", adapter.name)
 
     def _remember_era(self, url: str, discovered: types.DiscoverResult | None) -> None:
         now = self._clock()
@@ -525,6 +554,7 @@ class AdapterClient:
             self._executor.pool(guarded=adapter.remote),
             max_response_bytes=self._max_bytes,
             connect_timeout=min(10.0, self._list_timeout),
+            exchange_timeout=max(self._call_timeout, self._list_timeout) + CLOSE_SECONDS,
             stream_pool=self._executor.stream_pool(guarded=adapter.remote) if listen else None,
         )
 
@@ -535,21 +565,42 @@ class AdapterClient:
         session it serves, or, without one (a 2026-07-28 client: capabilities come with each request), those of
         the request that opens it; such a session is shared only by requests declaring the same (the key)."""
         request = downstream_request.get()
-        if request is None:
+        scope = getattr(request.request, "scope", None) if request is not None else None
+        if request is None or virtual_server_of(scope if isinstance(scope, dict) else None) is None:
+            # /mcp answers each request with one JSON body: nothing can be relayed, so nothing is declared.
             return Relay(adapter.name, None, self.list_changed)
         session = request.session if session_id else None
         return Relay(adapter.name, request.session.client_capabilities, self.list_changed, session)
 
-    def generation(self, adapters: Iterable[str]) -> tuple[int, ...]:
-        """Moves whenever a cached list of one of ``adapters`` is replaced or dropped: what is built from them
-        (``toolrouter.virtual.ToolViews``) is current while it has not moved."""
-        return (self._epoch, *(self._generations.get(name, 0) for name in adapters))
+    def generation(self, adapters: Iterable[str], principal: Principal) -> tuple[int, ...]:
+        """Moves whenever a list of one of ``adapters`` that ``principal`` sees is fetched again, or any of the
+        adapter's lists is dropped (it said they changed): what is built from them
+        (``toolrouter.virtual.ToolViews``) is current while it has not moved. Another caller's fetch does not
+        move it."""
+        caller = (principal.user_id, *sorted(principal.roles))
+        generations = self._generations
+        return (
+            self._epoch,
+            *(generations.get((name,), 0) + generations.get((name, *caller), 0) for name in adapters),
+        )
 
-    def _changed(self, adapter: str) -> None:
-        if len(self._generations) >= MAX_CACHED_LISTS and adapter not in self._generations:
+    def lists_until(self, kind: str, adapters: Iterable[str], principal: Principal) -> float:
+        """When the first of the cached ``kind`` lists of ``adapters`` that ``principal`` sees expires (now
+        when one is not cached): what is built from them must not outlive them."""
+        names = set(adapters)
+        until = math.inf
+        for key, listed in self._lists.items():
+            if key[0] == kind and key[1] in names and key[4] == principal.user_id and key[5] == principal.roles:
+                until = min(until, listed.until)
+                names.discard(key[1])
+        return self._clock() if names else until
+
+    def _changed(self, *key: str) -> None:
+        """``(adapter,)``: all of its lists changed; ``(adapter, user, *roles)``: one caller's were fetched."""
+        if len(self._generations) >= MAX_CACHED_LISTS and key not in self._generations:
             self._generations.clear()
             self._epoch += 1
-        self._generations[adapter] = self._generations.get(adapter, 0) + 1
+        self._generations[key] = self._generations.get(key, 0) + 1
 
     def list_changed(self, adapter: str, kind: str) -> None:
         """An adapter said its ``kind`` list changed: its cached lists of that kind are dropped now, and the
@@ -558,19 +609,30 @@ class AdapterClient:
         kinds = {kind, "templates"} if kind == "resources" else {kind}
         self._lists = {k: v for k, v in self._lists.items() if not (k[0] in kinds and k[1] == adapter)}
         self._changed(adapter)
-        if self._on_list_changed is None or self._tasks is None or (adapter, kind) in self._changes_pending:
+        if self._on_list_changed is None or self._tasks is None:
+            return
+        if (adapter, kind) in self._changes_pending:
+            self._changes_again.add((adapter, kind))
             return
         self._changes_pending.add((adapter, kind))
         self._tasks.start_soon(self._announce_change, adapter, kind)
 
     async def _announce_change(self, adapter: str, kind: str) -> None:
-        await anyio.sleep(LIST_CHANGED_SETTLE_SECONDS)
-        self._changes_pending.discard((adapter, kind))
+        """One announcement per (adapter, kind) at a time, however fast the adapter repeats itself: a change
+        heard while one is being sent is sent once more after it."""
         assert self._on_list_changed is not None
         try:
-            await self._on_list_changed(adapter, kind)
-        except Exception:
-            logger.exception("telling clients that adapter %r's %s changed failed", adapter, kind)
+            while True:
+                await anyio.sleep(LIST_CHANGED_SETTLE_SECONDS)
+                self._changes_again.discard((adapter, kind))
+                try:
+                    await self._on_list_changed(adapter, kind)
+                except Exception:
+                    logger.exception("telling clients that adapter %r's %s changed failed", adapter, kind)
+                if (adapter, kind) not in self._changes_again:
+                    return
+        finally:
+            self._changes_pending.discard((adapter, kind))
 
     def next_url(self, adapter: AdapterEntry) -> str:
         """Round-robin over the adapter's ready urls (callers check that there is one)."""
@@ -651,7 +713,7 @@ class AdapterClient:
                 if len(self._lists) >= MAX_CACHED_LISTS:
                     self._lists.clear()
             self._lists[key] = flight.result = listed
-            self._changed(adapter.name)
+            self._changed(adapter.name, principal.user_id, *sorted(principal.roles))
             return listed
         finally:
             self._flights.pop(key, None)

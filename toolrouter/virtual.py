@@ -20,6 +20,7 @@ The rules, applied in member order:
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
@@ -35,7 +36,7 @@ import re2
 from gateway.auth.principal import Principal
 from gateway.auth.rbac import can_read
 from toolrouter.catalog import AdapterEntry, Catalog, CatalogEntry, Member, VirtualServer
-from toolrouter.upstream import FAILED_LIST_CACHE_SECONDS, AdapterClient, UpstreamError
+from toolrouter.upstream import AdapterClient, UpstreamError
 
 logger = logging.getLogger(__name__)
 
@@ -156,8 +157,8 @@ class _KeptView:
 
 class ToolViews:
     """Each caller's :func:`tool_view` of each server, built once and kept while the catalog, the caller's
-    access and the members' cached lists are unchanged (``AdapterClient.generation``), and no longer than the
-    lists themselves are kept (``list_ttl``; with a member missing, :data:`FAILED_LIST_CACHE_SECONDS`, so a
+    access and the members' cached lists of that caller are unchanged (``AdapterClient.generation``), and no
+    longer than the first of those lists expires (``AdapterClient.lists_until``; a failed list sooner, so a
     member that failed is asked again as soon as the list cache would). A ``tools/call`` then finds its tool
     in a dict instead of renaming every member's tools again, and a warm ``tools/list`` reuses the listed
     tools."""
@@ -177,30 +178,26 @@ class ToolViews:
     def cached(self, catalog: Catalog, server: VirtualServer, principal: Principal) -> dict[str, ExposedTool] | None:
         """The kept view if it is current; None otherwise (nothing is fetched)."""
         kept = self._kept.get((catalog.version, server.name, principal.user_id, principal.roles))
-        return kept.view if kept is not None and self._current(kept) else None
+        return kept.view if kept is not None and self._current(kept, principal) else None
 
-    def _current(self, kept: _KeptView) -> bool:
-        return kept.until > self._clock() and kept.generation == self._upstream.generation(kept.adapters)
+    def _current(self, kept: _KeptView, principal: Principal) -> bool:
+        return kept.until > self._clock() and kept.generation == self._upstream.generation(kept.adapters, principal)
 
     async def _kept_view(self, catalog: Catalog, server: VirtualServer, principal: Principal) -> _KeptView:
         key = (catalog.version, server.name, principal.user_id, principal.roles)
         kept = self._kept.get(key)
-        if kept is not None and self._current(kept):
+        if kept is not None and self._current(kept, principal):
             self._kept.move_to_end(key)
             return kept
         started = self._clock()
         adapters = tuple(a.name for m in server.members if (a := readable_adapter(catalog, m, principal)) is not None)
         # Read before the build: a list that changes meanwhile makes the view stale at once (the lists this
         # build fetches itself do too, so a cold view is built twice: the second time from the cache).
-        generation = self._upstream.generation(adapters)
+        generation = self._upstream.generation(adapters, principal)
         view = await tool_view(catalog, server, principal, self._upstream)
-        listed = {t.adapter.name for t in view.values() if t.adapter is not None}
-        # A member missing from the view (down, or listing nothing) is asked again as soon as its failure is
-        # forgotten; the view cannot tell the two apart, so it keeps for the shorter time then.
-        ttl = self._upstream.list_ttl
-        if not set(adapters) <= listed:
-            ttl = min(ttl, FAILED_LIST_CACHE_SECONDS)
-        kept = _KeptView(view, adapters, generation, started + ttl, [t.tool for t in view.values()])
+        # No longer than the lists it was built from (a failed list is forgotten sooner, so is the view).
+        until = min(started + self._upstream.list_ttl, self._upstream.lists_until("tools", adapters, principal))
+        kept = _KeptView(view, adapters, generation, until, [t.tool for t in view.values()])
         self._kept[key] = kept
         while len(self._kept) > MAX_CACHED_VIEWS:
             self._kept.popitem(last=False)
@@ -286,23 +283,42 @@ async def template_view(
         for template in templates:
             if not server.members[index].keeps_name(template.name) or template.uri_template in view:
                 continue
-            view[template.uri_template] = ExposedTemplate(template, adapters[index], template_pattern(template))
+            pattern = template_pattern(template)
+            if pattern is None:
+                _dropped(catalog, server, server.members[index], "unusable resource template", template.name)
+                continue
+            view[template.uri_template] = ExposedTemplate(template, adapters[index], pattern)
     return view
 
 
-def template_pattern(template: types.ResourceTemplate) -> Any:
+def template_pattern(template: types.ResourceTemplate) -> Any | None:
     """A regular expression for the URIs an RFC 6570 template produces (generous within each expression's
-    reach: ``{var}`` one path segment, ``{+path}`` anything, ``{?q}`` a query, and so on). RE2, because the
-    template is an adapter's and the URI a client's: ``{+a}{+b}{+c}...`` must not make a backtracking
-    matcher spin on a URI that does not match."""
+    reach: ``{var}`` one path segment, ``{+path}`` anything, ``{?q}`` a query, and so on); None for a template
+    too long (:data:`MAX_TEMPLATE_LENGTH`) or too large for RE2. RE2, because the template is an adapter's and
+    the URI a client's: ``{+a}{+b}{+c}...`` must not make a backtracking matcher spin on a URI that does not
+    match. Compiled once per template text (:data:`MAX_CACHED_PATTERNS`)."""
+    return _compiled(template.uri_template)
+
+
+MAX_TEMPLATE_LENGTH = 2048
+MAX_CACHED_PATTERNS = 4096
+
+
+@functools.lru_cache(maxsize=MAX_CACHED_PATTERNS)
+def _compiled(uri_template: str) -> Any | None:
+    if len(uri_template) > MAX_TEMPLATE_LENGTH:
+        return None
     parts: list[str] = []
-    for literal, expression in _TEMPLATE_PART.findall(template.uri_template):
+    for literal, expression in _TEMPLATE_PART.findall(uri_template):
         if literal:
             parts.append(re.escape(literal))
         else:
             operator = expression[:1] if expression[:1] in _EXPANSIONS else ""
             parts.append(_EXPANSIONS[operator])
-    return re2.compile("(?s)" + "".join(parts))
+    try:
+        return re2.compile("(?s)" + "".join(parts))
+    except re2.error:
+        return None
 
 
 _TEMPLATE_PART = re.compile(r"([^{]+)|\{([^}]*)\}")

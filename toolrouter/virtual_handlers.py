@@ -152,6 +152,10 @@ async def downstream_session_middleware(ctx: ServerRequestContext[Any, Any], cal
     send besides their answers is relayed to this request (``toolrouter.relay``)."""
     scope = _scope(ctx)
     session_id = Headers(scope=scope).get("mcp-session-id") if scope is not None else None
+    if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+        # 2026-07-28 has no sessions: a header that says otherwise is the client's invention, not a session
+        # the SDK checked (it would open an upstream session per made-up id).
+        session_id = None
     session_token = downstream_session.set(session_id or None)
     request_token = downstream_request.set(ctx if ctx.request_id is not None else None)
     try:
