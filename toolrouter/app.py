@@ -259,18 +259,16 @@ def _aggregating_server(
         # logging/setLevel is deprecated as of 2026-07-28; handshake-era clients still send it, and the
         # members of a virtual server still honour it.
         warnings.simplefilter("ignore", MCPDeprecationWarning)
-        return _aggregating_server_of(name, title, handlers, listen, cache_hints, *middleware)
+        server = _server_of(name, title, handlers, listen, cache_hints)
+    server.aggregating = True
+    server.middleware.extend([*middleware, downstream_session_middleware])
+    return server
 
 
-def _aggregating_server_of(
-    name: str,
-    title: str,
-    handlers: VirtualServerHandlers,
-    listen: ListenHandler,
-    cache_hints: dict[Any, CacheHint],
-    *middleware: Any,
+def _server_of(
+    name: str, title: str, handlers: VirtualServerHandlers, listen: ListenHandler, cache_hints: dict[Any, CacheHint]
 ) -> RouterServer:
-    server = RouterServer(
+    return RouterServer(
         name,
         version=_version(),
         title=title,
@@ -289,9 +287,6 @@ def _aggregating_server_of(
         on_subscriptions_listen=listen,
         cache_hints=cache_hints,
     )
-    server.aggregating = True
-    server.middleware.extend([*middleware, downstream_session_middleware])
-    return server
 
 
 async def _poll_forever(poller: CatalogPoller, interval: float) -> None:
