@@ -37,6 +37,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.auth.principal import Principal
+from gateway.auth.rbac import can_read
 from gateway.loopback import is_loopback_host
 from gateway.netguard import ConnectGuard
 from gateway.telemetry import redaction
@@ -113,8 +115,13 @@ def create_router_app(settings: ToolRouterSettings) -> Starlette:
         catalog = poller.current
         servers = [name for name, s in catalog.servers.items() if any(m.adapter == adapter for m in s.members)]
         delivered = await virtual_sessions.notify_list_changed(kind, servers)
-        if settings.aggregate_adapters:
-            delivered += await sessions.notify_list_changed(kind)
+        entry = catalog.adapters.get(adapter)
+        if settings.aggregate_adapters and entry is not None:
+            # On /mcp, only the callers who may read the adapter hear that it changed.
+            def may_read(caller: Principal | None) -> bool:
+                return can_read(caller, entry.created_by, entry.required_roles)
+
+            delivered += await sessions.notify_list_changed(kind, told=may_read)
         logger.info("adapter %r: its %s changed; notified %d sessions", adapter, kind, delivered)
 
     async def announce(catalog: Catalog) -> None:

@@ -83,5 +83,5 @@ class ToolHandlers:
         session_id = headers.get(SESSION_ID_HEADER) if headers is not None else None
         if session_id:
             scope = getattr(ctx.request, "scope", None)
-            server = virtual_server_of(scope if isinstance(scope, dict) else None)
-            self._sessions.remember(session_id, ctx.session, server)
+            scope = scope if isinstance(scope, dict) else None
+            self._sessions.remember(session_id, ctx.session, virtual_server_of(scope), principal_of(scope))

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 import anyio
 from mcp.server.session import ServerSession
+
+from gateway.auth.principal import Principal
 
 logger = logging.getLogger(__name__)
 
@@ -27,14 +29,16 @@ class OpenSessions:
 
     def __init__(self, max_sessions: int) -> None:
         self._max = max_sessions
-        self._sessions: OrderedDict[str, tuple[ServerSession, str | None]] = OrderedDict()
+        self._sessions: OrderedDict[str, tuple[ServerSession, str | None, Principal | None]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._sessions)
 
-    def remember(self, session_id: str, session: ServerSession, server: str | None = None) -> None:
-        """``server``: the virtual server the session is on (None: ``/mcp``)."""
-        self._sessions[session_id] = (session, server)
+    def remember(
+        self, session_id: str, session: ServerSession, server: str | None = None, caller: Principal | None = None
+    ) -> None:
+        """``server``: the virtual server the session is on (None: ``/mcp``); ``caller``: who opened it."""
+        self._sessions[session_id] = (session, server, caller)
         self._sessions.move_to_end(session_id)
         while len(self._sessions) > self._max:
             # The session manager refuses sessions beyond the same limit, so only dead entries go here.
@@ -47,12 +51,17 @@ class OpenSessions:
         """Send ``notifications/tools/list_changed`` to every open session; returns how many got it."""
         return await self.notify_list_changed("tools")
 
-    async def notify_list_changed(self, kind: str, servers: Collection[str | None] | None = None) -> int:
+    async def notify_list_changed(
+        self,
+        kind: str,
+        servers: Collection[str | None] | None = None,
+        told: Callable[[Principal | None], bool] | None = None,
+    ) -> int:
         """Send ``notifications/{kind}/list_changed`` to every open session (of one of ``servers``, when
-        given); returns how many got it."""
+        given; whose caller ``told`` accepts, when given); returns how many got it."""
         delivered = 0
-        for session_id, (session, server) in list(self._sessions.items()):
-            if servers is not None and server not in servers:
+        for session_id, (session, server, caller) in list(self._sessions.items()):
+            if (servers is not None and server not in servers) or (told is not None and not told(caller)):
                 continue
             try:
                 # A client that stopped reading must not stall the catalog poller that calls this.

@@ -153,10 +153,11 @@ class Heard:
 @asynccontextmanager
 async def talking_client(
     router: RouterUnderTest,
-    server: str,
+    server: str | None,
     heard: Heard,
     *,
     user: str = "alice",
+    roles: list[str] | None = None,
     capable: bool = True,
     mode: str = "legacy",
 ) -> AsyncIterator[Client]:
@@ -170,7 +171,7 @@ async def talking_client(
         }
     http = httpx2.AsyncClient(
         transport=StreamingASGITransport2(router.app),
-        headers=gateway_headers(user, None, server=server),
+        headers=gateway_headers(user, roles, server=server),
         timeout=httpx2.Timeout(30, read=60),
     )
     async with http:
@@ -293,3 +294,22 @@ async def test_a_members_list_change_reaches_the_servers_clients_once(
     assert heard.notifications.count("notifications/tools/list_changed") == 1
     # A server without that adapter is not told.
     assert "notifications/tools/list_changed" not in elsewhere.notifications
+
+
+async def test_on_mcp_only_callers_who_may_read_the_adapter_hear_that_it_changed(
+    router: RouterUnderTest, chatty_adapter: Adapter
+) -> None:
+    """/mcp aggregates every adapter: an adapter's list_changed reaches the /mcp sessions of those who may read
+    it, and tells the others nothing (not even that it changed)."""
+    router.catalog.put_adapter("chatty", [chatty_adapter.url], created_by="olga", required_roles=["mcp.chatty"])
+    await router.synced()
+    reader, outsider = Heard(), Heard()
+    async with (
+        talking_client(router, None, reader, user="alice", roles=["mcp.chatty"]) as client,
+        talking_client(router, None, outsider, user="bob", roles=["mcp.user"]) as other,
+    ):
+        await other.list_tools()
+        assert not (await client.call_tool("chatty__grow", {})).is_error
+        await async_wait_for(lambda: "notifications/tools/list_changed" in reader.notifications, timeout=10)
+        await anyio.sleep(0.5)
+    assert "notifications/tools/list_changed" not in outsider.notifications
