@@ -7,8 +7,9 @@ COPY gateway/ gateway/
 COPY toolrouter/ toolrouter/
 COPY bridge/ bridge/
 # Wheels for the app and the extras its deployments use: azure (the AKS stacks' Cosmos DB, workload identity),
-# kubernetes (the runtime), redis (the kind stack's session store) and otel (the trace exporters: the Azure stack sets
-# APPLICATIONINSIGHTS_CONNECTION_STRING, and the gateway refuses to start with an exporter it cannot load).
+# kubernetes (the runtime), redis (MCPGW_SESSIONS__KIND=redis with MCPGW_SESSIONS__SEALED=false; the stacks seal
+# session ids instead) and otel (the trace exporters: the Azure stack sets APPLICATIONINSIGHTS_CONNECTION_STRING,
+# and the gateway refuses to start with an exporter it cannot load).
 # The runtime stage installs them without a compiler.
 RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[azure,kubernetes,redis,otel]"
 

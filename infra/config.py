@@ -15,6 +15,8 @@ from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
 import pulumi
 
+from gateway.settings import SEAL_KEY_ID_RE
+
 PROJECT = "mcp-gateway"
 _LABEL_RE = re.compile(r"^[a-z][a-z0-9]{2,19}$")
 _NAMESPACE_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -52,7 +54,7 @@ class WorkloadsConfig:
     """Kubernetes workloads shared by both targets."""
 
     gateway_namespace: str = "mcp-gateway"
-    """The gateway (and the local stack's Redis); Pod Security ``restricted`` enforced."""
+    """The gateway; Pod Security ``restricted`` enforced."""
     adapter_namespace: str = "adapter"
     """Adapters, tools and the tool router (MCPGW_RUNTIME__KUBERNETES__NAMESPACE); ``restricted`` enforced
     too, and an egress policy keeps them off the metadata endpoint and the cluster's own networks."""
@@ -72,6 +74,10 @@ class WorkloadsConfig:
     metrics_namespace: str = "kube-system"
     """Where the in-cluster Prometheus scraper runs (AKS managed Prometheus: ``kube-system``); it may reach
     the router's ``/metrics``. The App Gateway never forwards ``/metrics``."""
+    seal_key_ids: list[str] = field(default_factory=lambda: ["k1"])
+    """The gateway's keyring for sealed session ids (MCPGW_SESSIONS__SEAL_KEYS, in its Secret), by key id: the
+    stack generates one random 32-byte key per id and keeps it until the id leaves this list; the first id
+    seals, every one opens. Rotation adds a new id (docs/deploy.md, "Session keys")."""
 
 
 @dataclass(frozen=True)
@@ -147,7 +153,6 @@ class LocalConfig:
     kube_context: str = "kind-mcp-gateway"
     kubeconfig: str | None = None
     """Path or content; default: the ambient kubeconfig (``KUBECONFIG`` or ``~/.kube/config``)."""
-    redis_image: str = "redis:7.4.2-alpine3.21"
     cluster_cidrs: list[str] = field(default_factory=lambda: ["10.244.0.0/16", "10.96.0.0/16", "172.18.0.0/16"])
     """The cluster's pod, service and node networks, kept out of adapters' reach: kind's defaults and its
     Docker network (``docker network inspect kind``)."""
@@ -245,6 +250,7 @@ def _check(stack: StackConfig) -> None:
         raise ConfigError(f"{PROJECT}:images.registry (e.g. localhost:5001) is required on the local target")
     _check_namespaces(w)
     _check_bool("workloads.aggregateAdapters", w.aggregate_adapters)
+    _check_seal_key_ids(w.seal_key_ids)
     _check_cidrs("workloads.adapterDeniedCidrs", w.adapter_denied_cidrs)
     if stack.local is not None:
         _check_cidrs("local.clusterCidrs", stack.local.cluster_cidrs)
@@ -266,6 +272,17 @@ def _check_bool(key: str, value: object) -> None:
     # Dataclasses don't check types either, and a quoted "false" is truthy: it would silently mean true.
     if not isinstance(value, bool):
         raise ConfigError(f"{PROJECT}:{key} must be true or false (unquoted), not {value!r}")
+
+
+def _check_seal_key_ids(ids: object) -> None:
+    key = f"{PROJECT}:workloads.sealKeyIds"
+    if not isinstance(ids, list) or not ids:
+        raise ConfigError(f"{key} must be a non-empty list of key ids, the sealing one first, e.g. [k1]")
+    for kid in ids:
+        if not isinstance(kid, str) or not SEAL_KEY_ID_RE.match(kid):
+            raise ConfigError(f"{key}: {kid!r} is not a key id (1 to 16 letters, digits, '_' or '-')")
+    if len(set(ids)) != len(ids):
+        raise ConfigError(f"{key} lists an id twice: {ids}")
 
 
 def _check_cidrs(key: str, cidrs: list[str]) -> None:

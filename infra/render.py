@@ -13,15 +13,17 @@ or reads from Azure are written as ``REPLACE_ME_*`` placeholders unless the valu
 from __future__ import annotations
 
 import argparse
+import base64
 import secrets
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from gateway.settings import SEAL_KEY_BYTES
 from infra.components import manifests
 from infra.components.cluster import ClusterArgs
 from infra.components.images import GATEWAY_REPOSITORY, ROUTER_REPOSITORY
@@ -51,8 +53,6 @@ APPLY_ORDER = (
     "PodDisruptionBudget",
 )
 """What must exist before what: pods start with envFrom of the ConfigMap and Secret, Roles before bindings."""
-GENERATED_SECRETS = ("routerSecret", "redisPassword")
-"""Secrets the program generates (random provider); ``--generate-secrets`` does the same here."""
 IMAGE_KEYS = {"gatewayImage": "gateway", "routerImage": "router", "bridgeImage": "bridge"}
 """Optional: image references pinned by digest, as ``pulumi up`` deploys images it builds."""
 REDACTED = "[secret]"
@@ -112,7 +112,13 @@ def load_values(path: Path | None) -> dict[str, str]:
 
 def render(cfg: StackConfig, values: Mapping[str, str], *, generate_secrets: bool = False) -> Rendered:
     """Every object the program would create for ``cfg``, in apply order."""
-    secret_values = _SecretValues(values, generate_secrets)
+    # The secrets the program generates (random provider); --generate-secrets does the same here. sealKeys is the
+    # whole keyring (MCPGW_SESSIONS__SEAL_KEYS): `k1:<base64 of 32 bytes>`, one key per workloads.sealKeyIds.
+    generators: dict[str, Callable[[], str]] = {
+        "routerSecret": lambda: secrets.token_urlsafe(32),
+        "sealKeys": lambda: random_keyring(cfg.workloads.seal_key_ids),
+    }
+    secret_values = _SecretValues(values, generators if generate_secrets else {})
     if cfg.azure is not None:
         spec = _azure_spec(cfg, cfg.azure, values, secret_values)
     elif cfg.local is not None:
@@ -123,19 +129,24 @@ def render(cfg: StackConfig, values: Mapping[str, str], *, generate_secrets: boo
     return Rendered(docs=docs, placeholders=secret_values.placeholders)
 
 
-class _SecretValues:
-    """Secret values from the values file, generated when asked, else placeholders (recorded)."""
+def random_keyring(key_ids: Sequence[str]) -> str:
+    """A keyring as the program generates it: a random 32-byte key per id, in order."""
+    return ",".join(f"{kid}:{base64.b64encode(secrets.token_bytes(SEAL_KEY_BYTES)).decode()}" for kid in key_ids)
 
-    def __init__(self, values: Mapping[str, str], generate: bool) -> None:
+
+class _SecretValues:
+    """Secret values from the values file, generated when asked (``generators``), else placeholders (recorded)."""
+
+    def __init__(self, values: Mapping[str, str], generators: Mapping[str, Callable[[], str]]) -> None:
         self._values = values
-        self._generate = generate
+        self._generators = generators
         self.placeholders: list[str] = []
 
     def get(self, key: str) -> str:
         if key in self._values:
             return self._values[key]
-        if self._generate and key in GENERATED_SECRETS:
-            return secrets.token_urlsafe(32)
+        if key in self._generators:
+            return self._generators[key]()
         self.placeholders.append(key)
         return PLACEHOLDER_PREFIX + _upper_snake(key)
 
@@ -172,20 +183,25 @@ def _azure_spec(
     overlay = [ClusterArgs.pod_cidr, ClusterArgs.service_cidr]
     azure_values = AzureValues(**plain, **secret, overlay_cidrs=overlay)
     images = _image_refs(cfg, plain["registry"], values)
-    return azure_spec(cfg, az, images, azure_values, router_secret=secret_values.get("routerSecret"))
+    return azure_spec(
+        cfg,
+        az,
+        images,
+        azure_values,
+        router_secret=secret_values.get("routerSecret"),
+        seal_keys=secret_values.get("sealKeys"),
+    )
 
 
 def _local_spec(
     cfg: StackConfig, local: LocalConfig, values: Mapping[str, str], secret_values: _SecretValues
 ) -> manifests.WorkloadSpec:
-    password = secret_values.get("redisPassword")
     return local_spec(
         cfg,
         local,
         _image_refs(cfg, cfg.images.registry or "", values),
         router_secret=secret_values.get("routerSecret"),
-        redis_password=password,
-        redis_url=manifests.redis_url(cfg.workloads.gateway_namespace, password),
+        seal_keys=secret_values.get("sealKeys"),
     )
 
 
@@ -216,7 +232,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--generate-secrets",
         action="store_true",
-        help="write random router secret and Redis password instead of placeholders (they land in clear)",
+        help="write a random router secret and session seal keys instead of placeholders (they land in clear)",
     )
     return parser
 

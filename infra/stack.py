@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +11,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 from pulumi_azure_native import authorization, resources
 
+from gateway.settings import SEAL_KEY_BYTES
 from infra.components import manifests
 from infra.components.acr_auth import ACR_TOKEN_USER, exchange_refresh_token
 from infra.components.certificate import Certificate, CertificateArgs
@@ -63,6 +65,16 @@ def _router_secret() -> pulumi.Output[str]:
     # Generated (never a placeholder): shared by the gateway and the router through a k8s Secret.
     secret = random.RandomPassword("router-secret", length=48, special=False)
     return secret.result
+
+
+def _seal_keys(key_ids: Sequence[str]) -> pulumi.Output[str]:
+    """The gateway's keyring for sealed session ids (MCPGW_SESSIONS__SEAL_KEYS): one random 32-byte key per
+    id, named after it, so a key lives exactly as long as its id stays in ``workloads.sealKeyIds``."""
+    keys = [random.RandomBytes(f"seal-key-{kid}", length=SEAL_KEY_BYTES).base64 for kid in key_ids]
+    keyring = pulumi.Output.all(*keys).apply(
+        lambda encoded: ",".join(f"{kid}:{key}" for kid, key in zip(key_ids, encoded, strict=True))
+    )
+    return pulumi.Output.secret(keyring)
 
 
 def _build_azure(cfg: StackConfig, az: AzureConfig) -> StackOutputs:
@@ -202,7 +214,9 @@ def _build_azure(cfg: StackConfig, az: AzureConfig) -> StackOutputs:
         overlay_cidrs=cluster.overlay_cidrs,
     )
     image_refs = ImageRefs(gateway=images.gateway, router=images.router, bridge=images.bridge)
-    spec = azure_spec(cfg, az, image_refs, values, router_secret=_router_secret())
+    spec = azure_spec(
+        cfg, az, image_refs, values, router_secret=_router_secret(), seal_keys=_seal_keys(cfg.workloads.seal_key_ids)
+    )
     # The federated credentials must exist before pods ask for tokens.
     workloads = Workloads(
         "workloads",
@@ -292,15 +306,12 @@ def _build_local(cfg: StackConfig, local: LocalConfig) -> StackOutputs:
             platform=None,
         ),
     )
-    redis_password = random.RandomPassword("redis-password", length=32, special=False).result
-    gateway_namespace = cfg.workloads.gateway_namespace
     spec = local_spec(
         cfg,
         local,
         ImageRefs(gateway=images.gateway, router=images.router, bridge=images.bridge),
         router_secret=_router_secret(),
-        redis_password=redis_password,
-        redis_url=redis_password.apply(lambda p: manifests.redis_url(gateway_namespace, p)),
+        seal_keys=_seal_keys(cfg.workloads.seal_key_ids),
     )
     workloads = Workloads("workloads", WorkloadsArgs(spec=spec, provider=provider))
     ambient = f"(ambient kubeconfig, context {local.kube_context})"

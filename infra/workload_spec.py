@@ -64,8 +64,9 @@ def exported_values(values: AzureValues) -> dict[str, Any]:
 
 
 def azure_spec(
-    cfg: StackConfig, az: AzureConfig, images: ImageRefs, values: AzureValues, router_secret: Any
+    cfg: StackConfig, az: AzureConfig, images: ImageRefs, values: AzureValues, router_secret: Any, seal_keys: Any
 ) -> manifests.WorkloadSpec:
+    """``seal_keys``: the keyring of ``cfg.workloads.seal_key_ids``, ``id:base64`` each, in that order."""
     env = azure_settings(
         namespace=cfg.workloads.adapter_namespace,
         registry=values.registry,
@@ -76,6 +77,7 @@ def azure_spec(
         cosmos_endpoint=values.cosmos_endpoint,
         cosmos_key=values.cosmos_key,
         router_secret=router_secret,
+        seal_keys=seal_keys,
         appinsights_connection_string=values.appinsights_connection_string,
         trusted_proxies=[az.appgw_subnet_cidr],
         aggregate_adapters=cfg.workloads.aggregate_adapters,
@@ -92,23 +94,20 @@ def azure_spec(
 
 
 def local_spec(
-    cfg: StackConfig, local: LocalConfig, images: ImageRefs, router_secret: Any, redis_password: Any, redis_url: Any
+    cfg: StackConfig, local: LocalConfig, images: ImageRefs, router_secret: Any, seal_keys: Any
 ) -> manifests.WorkloadSpec:
-    """``redis_url`` must embed ``redis_password`` (:func:`manifests.redis_url`); the caller builds it, since
-    only it knows whether the password is a plain string or an Output."""
+    """``seal_keys``: as for :func:`azure_spec`."""
     env = local_settings(
         namespace=cfg.workloads.adapter_namespace,
         registry=cfg.images.registry or "",
         bridge_image=images.bridge,
         router_secret=router_secret,
-        redis_url=redis_url,
+        seal_keys=seal_keys,
         aggregate_adapters=cfg.workloads.aggregate_adapters,
     )
     return manifests.WorkloadSpec(
         **_common_fields(cfg, images, env),
         egress=egress(cfg.workloads, local.cluster_cidrs),
-        redis=manifests.RedisSpec(image=local.redis_image),
-        redis_password=redis_password,
     )
 
 
@@ -127,6 +126,7 @@ def _common_fields(cfg: StackConfig, images: ImageRefs, env: SettingsEnv) -> dic
         "gateway_secret_env": env.secret,
         "gateway_cpu_limit": workloads.gateway_cpu_limit,
         "gateway_memory_limit": workloads.gateway_memory_limit,
+        "seal_key_ids": tuple(workloads.seal_key_ids),
     }
 
 

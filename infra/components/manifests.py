@@ -8,11 +8,11 @@ turns each dict into a typed pulumi_kubernetes resource.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.names import GATEWAY_WORKLOAD, REDIS_WORKLOAD, ROUTER_WORKLOAD, WORKLOAD_SERVICE_ACCOUNT
+from gateway.names import GATEWAY_WORKLOAD, ROUTER_WORKLOAD, WORKLOAD_SERVICE_ACCOUNT
 from gateway.runtimes.kubernetes.rbac import RBAC_RULES
 from toolrouter.settings import ToolRouterSettings
 
@@ -27,16 +27,11 @@ ROUTER = ROUTER_WORKLOAD
 ROUTER_SA = f"{ROUTER}-sa"
 ROUTER_SERVICE = f"{ROUTER}-service"
 ROUTER_SECRET = f"{ROUTER}-secrets"
-REDIS = REDIS_WORKLOAD
-REDIS_SERVICE = f"{REDIS}-service"
 APP_SECRET = "mcpgateway-secrets"
 APP_CONFIG = "mcpgateway-config"
-REDIS_SECRET = "redis-auth"
 RUNTIME_ROLE = "mcpgateway-runtime"
 PORT = 8000
-REDIS_PORT = 6379
 UID = 1100
-REDIS_UID = 999  # the "redis" user of the official image
 WI_USE_LABEL = "azure.workload.identity/use"
 WI_CLIENT_ID_ANNOTATION = "azure.workload.identity/client-id"
 INTERNAL_LB_ANNOTATION = "service.beta.kubernetes.io/azure-load-balancer-internal"
@@ -44,7 +39,12 @@ INTERNAL_LB_IP_ANNOTATION = "service.beta.kubernetes.io/azure-load-balancer-ipv4
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 """Set by the API server on every namespace: what a namespaceSelector can rely on."""
 ROUTER_SHARED_SECRETS = ("MCPGW_ROUTER__SECRET", "APPLICATIONINSIGHTS_CONNECTION_STRING")
-"""Secret settings the router needs too; copied into its own Secret, since a pod reads only its namespace's."""
+"""Secret settings the router needs too; copied into its own Secret, since a pod reads only its namespace's.
+Never the Cosmos key or the session seal keys: the router holds no sessions and reads no store."""
+SEAL_KEYS_SETTING = "MCPGW_SESSIONS__SEAL_KEYS"
+SEAL_KEY_IDS_ANNOTATION = "mcp-gateway/seal-key-ids"
+"""On the gateway's pod template: the ids of the keys in its Secret's keyring. A pod reads envFrom only when it
+starts, so a keyring change must change the template too, which rolls the gateway's pods."""
 METADATA_CIDRS = ("169.254.169.254/32", "168.63.129.16/32")
 """The instance metadata endpoint (it hands out the node's managed-identity tokens) and Azure's wireserver.
 Not all of link-local: node-local DNS caches live there too (169.254.20.10, AKS LocalDNS)."""
@@ -60,13 +60,6 @@ GATEWAY_SHUTDOWN_MARGIN_SECONDS = 10
 ROUTER_CALL_SECONDS = int(ToolRouterSettings.model_fields["call_timeout_seconds"].default)
 """The router has no drain of its own: uvicorn lets its calls finish, each bounded by this time-out."""
 ROUTER_SHUTDOWN_MARGIN_SECONDS = 5
-
-
-@dataclass(frozen=True)
-class RedisSpec:
-    """An in-cluster Redis for the session table (local stack only)."""
-
-    image: str
 
 
 @dataclass(frozen=True)
@@ -92,7 +85,7 @@ class WorkloadSpec:
     """Inputs of the workloads; string-typed fields may hold ``pulumi.Output`` values."""
 
     gateway_namespace: str
-    """The gateway, its settings and (local stack) Redis."""
+    """The gateway and its settings."""
     adapter_namespace: str
     """The runtime's namespace: adapters, tools and the tool router, which the gateway discovers there."""
     egress: EgressSpec
@@ -103,14 +96,15 @@ class WorkloadSpec:
     gateway_env: Mapping[str, Any]
     """Non-secret settings (ConfigMap)."""
     gateway_secret_env: Mapping[str, Any]
-    """Secret settings (Secret); always includes MCPGW_ROUTER__SECRET."""
+    """Secret settings (Secret); always includes MCPGW_ROUTER__SECRET, and the seal keys on the stacks."""
     gateway_client_id: Any | None = None
     """Client id of the gateway's managed identity; None when workload identity is off."""
     workload_client_id: Any | None = None
     internal_lb_ip: str | None = None
     """Expose the gateway through an Azure internal load balancer on this IP; None: ClusterIP only."""
-    redis: RedisSpec | None = None
-    redis_password: Any | None = None
+    seal_key_ids: Sequence[str] = ()
+    """The ids of the keys in ``gateway_secret_env``'s MCPGW_SESSIONS__SEAL_KEYS, the sealing one first
+    (:data:`SEAL_KEY_IDS_ANNOTATION`); empty: no annotation."""
     gateway_cpu_limit: str = "1"
     gateway_memory_limit: str = "512Mi"
     metrics_namespace: str = "kube-system"
@@ -140,8 +134,6 @@ def build_manifests(spec: WorkloadSpec) -> list[Manifest]:
         pdb(spec, spec.gateway_namespace, GATEWAY, {"app": GATEWAY}),
         pdb(spec, spec.adapter_namespace, ROUTER, {"app": ROUTER}),
     ]
-    if spec.redis is not None:
-        docs += [redis_secret(spec), redis_deployment(spec, spec.redis), redis_service(spec)]
     _check_unique(docs)
     return docs
 
@@ -239,7 +231,7 @@ def app_secret(spec: WorkloadSpec) -> Manifest:
 
 
 def router_secret(spec: WorkloadSpec) -> Manifest:
-    """The router's share of the gateway's secrets (never the Cosmos key or the Redis URL)."""
+    """The router's share of the gateway's secrets (:data:`ROUTER_SHARED_SECRETS`)."""
     shared = {k: v for k, v in spec.gateway_secret_env.items() if k in ROUTER_SHARED_SECRETS}
     return {
         "apiVersion": "v1",
@@ -301,6 +293,13 @@ def _scrape_annotations() -> dict[str, str]:
     return {"prometheus.io/scrape": "true", "prometheus.io/port": str(PORT), "prometheus.io/path": "/metrics"}
 
 
+def _gateway_pod_annotations(spec: WorkloadSpec) -> dict[str, str]:
+    annotations = _scrape_annotations()
+    if spec.seal_key_ids:
+        annotations[SEAL_KEY_IDS_ANNOTATION] = ",".join(spec.seal_key_ids)
+    return annotations
+
+
 def gateway_deployment(spec: WorkloadSpec) -> Manifest:
     pod_sc, container_sc = _security_context(UID)
     labels = {"app": GATEWAY, "app.kubernetes.io/name": GATEWAY}
@@ -352,7 +351,7 @@ def gateway_deployment(spec: WorkloadSpec) -> Manifest:
             "selector": {"matchLabels": {"app": GATEWAY}},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
             "template": {
-                "metadata": {"labels": labels, "annotations": _scrape_annotations()},
+                "metadata": {"labels": labels, "annotations": _gateway_pod_annotations(spec)},
                 "spec": pod_spec,
             },
         },
@@ -506,26 +505,15 @@ def network_policies(spec: WorkloadSpec) -> list[Manifest]:
 
 
 def gateway_network_policies(spec: WorkloadSpec) -> list[Manifest]:
-    """The gateway's namespace: default-deny ingress, the gateway's port open, Redis for the gateway only."""
+    """The gateway's namespace: default-deny ingress, the gateway's port open."""
     ns = spec.gateway_namespace
-    policies = [
+    return [
         # Named apart from the adapter namespace's own default deny (see _check_unique).
         _policy(spec, ns, "gateway-default-deny-ingress", {}, []),
         # Any source: the App Gateway (from its subnet, the only peer whose X-Forwarded-For the gateway
         # trusts), the router's catalog poll from the adapter namespace, in-cluster metrics scrapers.
         _policy(spec, ns, "allow-gateway-ingress", {"matchLabels": {"app": GATEWAY}}, [{"ports": tcp(PORT)}]),
     ]
-    if spec.redis is not None:
-        policies.append(
-            _policy(
-                spec,
-                ns,
-                "allow-redis-from-gateway",
-                {"matchLabels": {"app": REDIS}},
-                [{"from": _from_apps(GATEWAY), "ports": tcp(REDIS_PORT)}],
-            )
-        )
-    return policies
 
 
 def adapter_ingress_policies(spec: WorkloadSpec) -> list[Manifest]:
@@ -607,78 +595,3 @@ def pdb(spec: WorkloadSpec, namespace_name: str, name: str, selector: dict[str, 
         "metadata": _meta(spec, namespace_name, name),
         "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector}},
     }
-
-
-def redis_secret(spec: WorkloadSpec) -> Manifest:
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "type": "Opaque",
-        "metadata": _meta(spec, spec.gateway_namespace, REDIS_SECRET),
-        "stringData": {"password": spec.redis_password},
-    }
-
-
-def redis_deployment(spec: WorkloadSpec, redis: RedisSpec) -> Manifest:
-    pod_sc, container_sc = _security_context(REDIS_UID)
-    password = {"valueFrom": {"secretKeyRef": {"name": REDIS_SECRET, "key": "password"}}}
-    container = {
-        "name": REDIS,
-        "image": redis.image,
-        # Session routing data is disposable: no persistence, a memory cap, LRU eviction.
-        "command": [
-            "redis-server",
-            "--requirepass",
-            "$(REDIS_PASSWORD)",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--maxmemory",
-            "96mb",
-            "--maxmemory-policy",
-            "allkeys-lru",
-        ],
-        "env": [{"name": "REDIS_PASSWORD", **password}, {"name": "REDISCLI_AUTH", **password}],
-        "ports": [{"name": "redis", "containerPort": REDIS_PORT, "protocol": "TCP"}],
-        "resources": _resources("50m", "64Mi", "500m", "128Mi"),
-        "securityContext": container_sc,
-        "livenessProbe": {"tcpSocket": {"port": "redis"}, "periodSeconds": 10},
-        "readinessProbe": {"exec": {"command": ["redis-cli", "ping"]}, "periodSeconds": 5},
-        "volumeMounts": [{"name": "data", "mountPath": "/data"}],
-    }
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": _meta(spec, spec.gateway_namespace, REDIS, labels={"app": REDIS}),
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": {"app": REDIS}},
-            "template": {
-                "metadata": {"labels": {"app": REDIS}},
-                "spec": {
-                    "automountServiceAccountToken": False,
-                    "securityContext": pod_sc,
-                    "containers": [container],
-                    "volumes": _scratch_volumes("data"),
-                },
-            },
-        },
-    }
-
-
-def redis_service(spec: WorkloadSpec) -> Manifest:
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": _meta(spec, spec.gateway_namespace, REDIS_SERVICE),
-        "spec": {
-            "type": "ClusterIP",
-            "selector": {"app": REDIS},
-            "ports": [{"name": "redis", "port": REDIS_PORT, "targetPort": "redis", "protocol": "TCP"}],
-        },
-    }
-
-
-def redis_url(namespace_name: str, password: str) -> str:
-    return f"redis://:{password}@{REDIS_SERVICE}.{namespace_name}.svc.cluster.local:{REDIS_PORT}/0"

@@ -10,11 +10,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from infra.components.manifests import PORT
+from infra.components.manifests import PORT, SEAL_KEYS_SETTING
 
 COSMOS_DATABASE = "mcpgateway"
 COSMOS_CONTAINERS = {"adapters": "adapters", "tools": "tools", "servers": "servers", "sessions": "sessions"}
-"""Setting suffix (``MCPGW_COSMOS__<X>_CONTAINER``) -> container name; the CosmosSettings defaults."""
+"""Setting suffix (``MCPGW_COSMOS__<X>_CONTAINER``) -> container name; the CosmosSettings defaults. The
+``sessions`` container stays although sealed ids do not use it: it is what MCPGW_SESSIONS__SEALED=false needs."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,12 @@ def _common(namespace: str, registry: Any, bridge_image: Any, aggregate_adapters
         # Always set, so the rendered objects say which /mcp the router serves; the router gets it too
         # (manifests.ROUTER_SHARED_SETTINGS).
         "MCPGW_ROUTER__AGGREGATE_ADAPTERS": "true" if aggregate_adapters else "false",
+        # Sealed session ids (docs/stores.md): every gateway replica routes a session from its id alone, with
+        # the keyring of the Secret (MCPGW_SESSIONS__SEAL_KEYS), so no store is read or written for routing: the
+        # session store is the in-memory one, and /readyz checks what serves requests (metadata store, runtime).
+        # Turning SEALED off with more than one gateway replica needs a shared store too (Azure: KIND=cosmos).
+        "MCPGW_SESSIONS__SEALED": "true",
+        "MCPGW_SESSIONS__KIND": "memory",
     }
 
 
@@ -54,12 +61,14 @@ def azure_settings(
     cosmos_endpoint: Any,
     cosmos_key: Any | None,
     router_secret: Any,
+    seal_keys: Any,
     appinsights_connection_string: Any,
     trusted_proxies: list[str],
     aggregate_adapters: bool,
 ) -> SettingsEnv:
-    """Production settings: Entra tokens, Cosmos for metadata and sessions, Kubernetes runtime.
-    ``trusted_proxies``: the Application Gateway's subnet, whose X-Forwarded-For names the client."""
+    """Production settings: Entra tokens, Cosmos for metadata, sealed session ids, Kubernetes runtime.
+    ``seal_keys``: the keyring, ``id:base64[,...]``. ``trusted_proxies``: the Application Gateway's subnet,
+    whose X-Forwarded-For names the client."""
     plain = {
         **_common(namespace, registry, bridge_image, aggregate_adapters),
         "MCPGW_SERVER__ENVIRONMENT": "production",
@@ -69,7 +78,6 @@ def azure_settings(
         "MCPGW_AUTH__TENANT_ID": tenant_id,
         "MCPGW_AUTH__CLIENT_ID": client_id,
         "MCPGW_STORE__KIND": "cosmos",
-        "MCPGW_SESSIONS__KIND": "cosmos",
         "MCPGW_COSMOS__ENDPOINT": cosmos_endpoint,
         "MCPGW_COSMOS__DATABASE": COSMOS_DATABASE,
         # Data-plane RBAC cannot create containers; Pulumi creates them.
@@ -78,6 +86,7 @@ def azure_settings(
     }
     secret: dict[str, Any] = {
         "MCPGW_ROUTER__SECRET": router_secret,
+        SEAL_KEYS_SETTING: seal_keys,
         "APPLICATIONINSIGHTS_CONNECTION_STRING": appinsights_connection_string,
     }
     if cosmos_key is not None:
@@ -91,10 +100,11 @@ def local_settings(
     registry: str,
     bridge_image: Any,
     router_secret: Any,
-    redis_url: Any,
+    seal_keys: Any,
     aggregate_adapters: bool,
 ) -> SettingsEnv:
-    """kind: header (dev) identities, SQLite metadata, Redis sessions; reachable only via port-forward."""
+    """kind: header (dev) identities, SQLite metadata, sealed session ids; reachable only via port-forward.
+    The keyring is the stack's rather than one made at start, so ids outlive a restarted gateway pod."""
     plain = {
         **_common(namespace, registry, bridge_image, aggregate_adapters),
         "MCPGW_SERVER__ENVIRONMENT": "development",
@@ -103,7 +113,6 @@ def local_settings(
         # `kubectl port-forward` reaches it. The gateway logs a loud warning about this.
         "MCPGW_AUTH__FORCE_DEV": "true",
         "MCPGW_STORE__KIND": "sqlite",
-        "MCPGW_SESSIONS__KIND": "redis",
     }
-    secret = {"MCPGW_ROUTER__SECRET": router_secret, "MCPGW_SESSIONS__REDIS_URL": redis_url}
+    secret = {"MCPGW_ROUTER__SECRET": router_secret, SEAL_KEYS_SETTING: seal_keys}
     return SettingsEnv(plain=plain, secret=secret)

@@ -11,6 +11,7 @@ import asyncio
 import base64
 import datetime
 import functools
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,8 @@ class Registration:
     name: str
     inputs: dict[str, Any]
     provider: str
+    secret_inputs: frozenset[str] = frozenset()
+    """The top-level inputs that hold a Pulumi secret (anywhere inside them)."""
 
 
 @dataclass
@@ -81,6 +84,16 @@ def _is_secret(value: Any) -> bool:
     return isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig
 
 
+def _holds_secret(value: Any) -> bool:
+    if _is_secret(value):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_secret(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_secret(v) for v in value)
+    return False
+
+
 class RecordingMocks(pulumi.runtime.Mocks):
     def __init__(self) -> None:
         self.resources: list[Registration] = []
@@ -89,7 +102,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         self.raw.append(args)
-        self.resources.append(Registration(args.typ, args.name, unwrap(args.inputs), args.provider or ""))
+        secret_inputs = frozenset(key for key, value in args.inputs.items() if _holds_secret(value))
+        self.resources.append(
+            Registration(args.typ, args.name, unwrap(args.inputs), args.provider or "", secret_inputs)
+        )
         outputs = dict(args.inputs)
         name = _azure_name(args.typ, args.inputs) or args.name
         rid = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg/providers/{args.typ}/{name}"
@@ -180,6 +196,9 @@ def _computed(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         return {"connectionString": "InstrumentationKey=ikey;IngestionEndpoint=https://in.example/"}
     if typ == "random:index/randomPassword:RandomPassword":
         return {"result": f"generated-{name}"}
+    if typ == "random:index/randomBytes:RandomBytes":
+        data = _random_bytes(name, int(inputs["length"]))
+        return {"base64": base64.b64encode(data).decode(), "hex": data.hex()}
     if typ == "random:index/randomUuid:RandomUuid":
         return {"result": "11111111-2222-3333-4444-555555555555"}
     if typ == "random:index/randomString:RandomString":
@@ -200,6 +219,15 @@ def _computed(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     if typ == "docker-build:index:Image":
         return {"ref": f"{inputs['tags'][0]}@sha256:abc", "digest": "sha256:abc"}
     return {}
+
+
+def _random_bytes(name: str, length: int) -> bytes:
+    return hashlib.shake_256(name.encode()).digest(length)
+
+
+def random_bytes_base64(name: str, length: int = 32) -> str:
+    """What the mocked ``RandomBytes`` named ``name`` returns as ``base64``: fixed bytes of that length."""
+    return base64.b64encode(_random_bytes(name, length)).decode()
 
 
 @functools.cache

@@ -12,7 +12,7 @@ What the kubelet would give the container, and what stands in for it here:
   ``MCPGW_SERVER__PORT``) and after ``--port`` in the command, so several pods and other tests can run at once;
 - probes go to :data:`POD_IP`, not 127.0.0.1, as the kubelet's go to the pod's address.
 
-Dependencies (Cosmos DB, Redis, the token issuer...) are the caller's business: it passes ``overrides``, and
+Dependencies (Cosmos DB, the token issuer...) are the caller's business: it passes ``overrides``, and
 :meth:`PodProcess.start` refuses an environment that still names a host other than this machine.
 """
 

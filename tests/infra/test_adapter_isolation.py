@@ -90,7 +90,7 @@ def test_the_routers_secret_carries_only_what_the_router_reads(committed_stacks:
     local = committed_stacks["local"]
     assert set(local.k8s("Secret", "mcpgateway-secrets")["stringData"]) == {
         "MCPGW_ROUTER__SECRET",
-        "MCPGW_SESSIONS__REDIS_URL",
+        "MCPGW_SESSIONS__SEAL_KEYS",
     }
     assert set(local.k8s("Secret", "toolgateway-secrets")["stringData"]) == {"MCPGW_ROUTER__SECRET"}
     dev = committed_stacks["dev"].k8s("Secret", "toolgateway-secrets")

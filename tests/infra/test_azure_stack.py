@@ -153,7 +153,9 @@ def test_gateway_settings_select_entra_cosmos_and_the_kubernetes_runtime(azure_s
         TENANT,
         ENTRA_CLIENT_ID,
     )
-    assert (env["MCPGW_STORE__KIND"], env["MCPGW_SESSIONS__KIND"]) == ("cosmos", "cosmos")
+    # Sealed session ids route with no store: sessions in memory, so /readyz checks only what serves requests.
+    assert (env["MCPGW_STORE__KIND"], env["MCPGW_SESSIONS__KIND"]) == ("cosmos", "memory")
+    assert env["MCPGW_SESSIONS__SEALED"] == "true"
     assert env["MCPGW_COSMOS__ENDPOINT"] == "https://mcpgw-unittest-cosmos.documents.azure.com:443/"
     assert env["MCPGW_RUNTIME__KIND"] == "kubernetes"
     assert env["MCPGW_RUNTIME__KUBERNETES__NAMESPACE"] == "adapter"

@@ -19,12 +19,13 @@ Stand-ins for what the cluster or Azure provides, each a real server on this mac
   the program declares, with ``MCPGW_COSMOS__KEY`` set to its key: the identity's token would come from Entra;
 - Entra's issuer -> the test OpenID provider (tests/integration/auth/issuer.py) as ``MCPGW_AUTH__ISSUER``: the
   gateway fetches the issuer's keys at start;
-- the host in ``MCPGW_SESSIONS__REDIS_URL`` -> redis-server run with the rendered Redis container's command and
-  password: an in-cluster Service name;
 - ``APPLICATIONINSIGHTS_CONNECTION_STRING`` -> a valid string whose ingestion endpoint is a local server that
   accepts anything, plus ``APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL=true``: the exporter's own statsbeat would
   go to a fixed Microsoft host;
 - the host in ``MCPGW_ROUTER__CATALOG_URL`` -> the gateway of the same stack, started by this test.
+
+Not stood in for: the session seal keys (``MCPGW_SESSIONS__SEAL_KEYS``), which the gateway reads as rendered (the
+mocked random bytes), so a keyring it would refuse fails here.
 
 Not emulated: the non-root user and read-only root filesystem (the process runs as the test's user), apt
 packages (the host's copies run: tini, Node.js), and resource limits.
@@ -32,9 +33,6 @@ packages (the host's copies run: tini, Node.js), and resource limits.
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -53,18 +51,16 @@ from starlette.routing import Route
 from gateway.runtimes.base import WorkloadKind, WorkloadSpec
 from gateway.runtimes.kubernetes import manifests as k8s_manifests
 from gateway.settings import KubernetesRuntimeSettings
-from infra.components.manifests import GATEWAY, REDIS, ROUTER
+from infra.components.manifests import GATEWAY, ROUTER
 from tests.backends import EMULATOR_KEY, missing_backend
 from tests.infra.built_stacks import REPO, STACKS, build_of, config_with_builds, render
 from tests.infra.built_stacks import builds as stack_builds
 from tests.infra.image_env import ImageEnv, MissingTool, build_image_env
 from tests.infra.mocks import Recorded
-from tests.infra.pods import ContainerSpec, KubeAccess, PodProcess, container_spec, resolve_env
+from tests.infra.pods import ContainerSpec, KubeAccess, PodProcess, container_spec
 from tests.integration.kubernetes.k8s_control_plane import ControlPlane, find_binaries
 from tests.support.oidc_issuer import TENANT_PATH, TestIssuer
-from tests.support.ports import free_port
 from tests.support.servers import UvicornThread
-from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -286,48 +282,6 @@ def create_cosmos_resources(endpoint: str, stack: Rendered) -> None:
             )
 
 
-class RedisStandIn:
-    """redis-server run with the rendered Redis container's own command (password, no persistence)."""
-
-    def __init__(self, stack: Rendered, workdir: Path) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            missing_backend("redis-server not found; install it (apt-get install -y redis-server).")
-        workload = stack.recorded.k8s("Deployment", REDIS)
-        container = workload["spec"]["template"]["spec"]["containers"][0]
-        env = resolve_env(container, stack.objects, workload["metadata"]["namespace"])
-        self.password = env["REDIS_PASSWORD"]
-        self.port = free_port()
-        command = [_expand(word, env) for word in container["command"]]
-        assert command[0] == "redis-server", command
-        workdir.mkdir(parents=True, exist_ok=True)
-        argv = [str(binary), *command[1:], "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(workdir)]
-        self.log = workdir / "redis.log"
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-        wait_for(self._answers, timeout=10, what="redis-server with the rendered password")
-
-    def _answers(self) -> bool:
-        if self.process.poll() is not None:
-            raise AssertionError(f"redis-server exited with {self.process.returncode}:\n{self.log.read_text()}")
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
-                sock.sendall(f"AUTH {self.password}\r\nPING\r\n".encode())
-                return b"+PONG" in sock.recv(64)
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
-
-
-def _expand(word: str, env: dict[str, str]) -> str:
-    for name, value in env.items():
-        word = word.replace(f"$({name})", value)
-    return word
-
-
 def _with_host(url: str, host: str, port: int) -> str:
     parts = urlsplit(url)
     userinfo = parts.netloc.rpartition("@")[0]
@@ -349,7 +303,6 @@ class Gateways:
     workdir: Path
     running: dict[str, PodProcess] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
-    backends: list[RedisStandIn] = field(default_factory=list)
 
     def ready(self, stack: str) -> PodProcess:
         if stack in self.failed:
@@ -388,11 +341,6 @@ class Gateways:
             endpoint = self.request.getfixturevalue("cosmos_endpoint")
             create_cosmos_resources(endpoint, stack)
             overrides |= {"MCPGW_COSMOS__ENDPOINT": endpoint, "MCPGW_COSMOS__KEY": EMULATOR_KEY}
-        if "MCPGW_SESSIONS__REDIS_URL" in env:
-            redis = RedisStandIn(stack, self.workdir / f"redis-{stack.stack}")
-            self.backends.append(redis)
-            url = env["MCPGW_SESSIONS__REDIS_URL"]
-            overrides["MCPGW_SESSIONS__REDIS_URL"] = _with_host(url, "127.0.0.1", redis.port)
         if env.get("MCPGW_AUTH__MODE") in ("entra", "oidc"):
             overrides["MCPGW_AUTH__ISSUER"] = self.request.getfixturevalue("issuer")
         return overrides | app_insights_stand_in(self.request, env)
@@ -400,8 +348,6 @@ class Gateways:
     def stop(self) -> None:
         for pod in self.running.values():
             pod.stop()
-        for backend in self.backends:
-            backend.stop()
 
 
 def app_insights_stand_in(request: pytest.FixtureRequest, env: dict[str, str]) -> dict[str, str]:

@@ -34,7 +34,7 @@ def images_the_stack_runs(stack: Recorded) -> set[str]:
     # What the gateway's runtime runs `command` adapters in: {registry}/{bridge image} (k8s_manifests.image).
     runtime = stack.k8s("ConfigMap", "mcpgateway-config")["data"]
     bridge = f"{runtime['MCPGW_RUNTIME__KUBERNETES__REGISTRY']}/{runtime['MCPGW_RUNTIME__KUBERNETES__BRIDGE_IMAGE']}"
-    # Third-party images (kind's Redis) come from their own registries.
+    # Third-party images would come from their own registries (the stacks run none today).
     return {image for image in pods | {bridge} if image.startswith(f"{registry}/")}
 
 

@@ -1,8 +1,8 @@
-"""The kind stack: the same workloads, no Azure, an in-cluster Redis, images from the local registry."""
+"""The kind stack: the same workloads, no Azure, sealed session ids (no Redis), images from the local registry."""
 
 from __future__ import annotations
 
-from tests.infra.mocks import Recorded
+from tests.infra.mocks import Recorded, random_bytes_base64
 
 
 def test_the_local_stack_declares_no_azure_resources_and_calls_no_azure_api(local_stack: Recorded) -> None:
@@ -17,28 +17,18 @@ def test_the_local_stack_targets_the_kind_context(local_stack: Recorded) -> None
     assert all("pulumi:providers:kubernetes::kind::" in r.provider for r in k8s_objects)
 
 
-def test_sessions_live_in_an_in_cluster_redis_with_a_generated_password(local_stack: Recorded) -> None:
+def test_sessions_are_sealed_with_a_generated_key_and_no_redis_runs(local_stack: Recorded) -> None:
     env = local_stack.k8s("ConfigMap", "mcpgateway-config")["data"]
-    assert env["MCPGW_SESSIONS__KIND"] == "redis"
+    assert (env["MCPGW_SESSIONS__SEALED"], env["MCPGW_SESSIONS__KIND"]) == ("true", "memory")
+    assert not {k for k in env if "REDIS" in k}
     secret = local_stack.k8s("Secret", "mcpgateway-secrets")["stringData"]
-    password = local_stack.k8s("Secret", "redis-auth")["stringData"]["password"]
-    assert password == "generated-redis-password"
-    assert secret["MCPGW_SESSIONS__REDIS_URL"] == (
-        f"redis://:{password}@redis-service.mcp-gateway.svc.cluster.local:6379/0"
-    )
-    local_stack.k8s("Deployment", "redis")
-    local_stack.k8s("Service", "redis-service")
-
-
-def test_only_the_gateway_may_reach_redis(local_stack: Recorded) -> None:
-    policy = local_stack.k8s("NetworkPolicy", "allow-redis-from-gateway")["spec"]
-    assert policy["podSelector"] == {"matchLabels": {"app": "redis"}}
-    assert policy["ingress"] == [
-        {
-            "from": [{"podSelector": {"matchLabels": {"app": "mcpgateway"}}}],
-            "ports": [{"protocol": "TCP", "port": 6379}],
-        }
-    ]
+    assert secret["MCPGW_SESSIONS__SEAL_KEYS"] == f"k1:{random_bytes_base64('seal-key-k1')}"
+    assert "MCPGW_SESSIONS__REDIS_URL" not in secret
+    workloads = {d["metadata"]["name"] for d in local_stack.k8s_docs() if d["kind"] in ("Deployment", "StatefulSet")}
+    assert workloads == {"mcpgateway", "toolgateway"}
+    names = [d["metadata"]["name"] for d in local_stack.k8s_docs()]
+    assert not [n for n in names if "redis" in n]
+    assert not [r for r in local_stack.of_type("random:index/randomPassword:RandomPassword") if "redis" in r.name]
 
 
 def test_the_local_gateway_uses_forced_dev_auth_behind_a_cluster_ip_service(local_stack: Recorded) -> None:

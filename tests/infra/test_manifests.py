@@ -31,8 +31,7 @@ def _spec(**overrides: Any) -> manifests.WorkloadSpec:
         gateway_client_id="gw-client",
         workload_client_id="wl-client",
         internal_lb_ip="10.0.1.100",
-        redis=manifests.RedisSpec(image="redis:7.4.2-alpine3.21"),
-        redis_password="p",
+        seal_key_ids=("k2", "k1"),
     )
     base.update(overrides)
     return manifests.WorkloadSpec(**base)
@@ -44,7 +43,7 @@ def _declared(stack: Recorded) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize(
     "spec",
-    [_spec(), _spec(gateway_client_id=None, workload_client_id=None, internal_lb_ip=None, redis=None)],
+    [_spec(), _spec(gateway_client_id=None, workload_client_id=None, internal_lb_ip=None, seal_key_ids=())],
     ids=["everything", "minimal"],
 )
 def test_every_built_manifest_is_valid_for_kubernetes_1_30_strict(spec: manifests.WorkloadSpec) -> None:
@@ -87,7 +86,7 @@ def test_every_deployment_and_statefulset_runs_non_root_with_limits(
     azure_stack: Recorded, local_stack: Recorded
 ) -> None:
     pods = _pod_specs(_declared(azure_stack)) + _pod_specs(_declared(local_stack))
-    assert {name for name, _ in pods} == {"mcpgateway", "toolgateway", "redis"}
+    assert {name for name, _ in pods} == {"mcpgateway", "toolgateway"}
     for name, pod in pods:
         assert pod["securityContext"]["runAsNonRoot"] is True, name
         assert pod["securityContext"]["runAsUser"] > 0, name
@@ -219,10 +218,12 @@ def test_tool_pods_are_reachable_from_the_router_only(azure_stack: Recorded) -> 
 
 def test_only_the_gateway_pods_get_a_kubernetes_api_token(azure_stack: Recorded, local_stack: Recorded) -> None:
     assert azure_stack.k8s("ServiceAccount", "workload-sa")["automountServiceAccountToken"] is False
-    router = azure_stack.k8s("StatefulSet", "toolgateway")["spec"]["template"]["spec"]
-    assert router["automountServiceAccountToken"] is False
-    redis = local_stack.k8s("Deployment", "redis")["spec"]["template"]["spec"]
-    assert redis["automountServiceAccountToken"] is False
+    for stack in (azure_stack, local_stack):
+        assert stack.k8s("ServiceAccount", "workload-sa")["automountServiceAccountToken"] is False
+        router = stack.k8s("StatefulSet", "toolgateway")["spec"]["template"]["spec"]
+        assert router["automountServiceAccountToken"] is False
+        tokens = [n for n, pod in _pod_specs(_declared(stack)) if pod.get("automountServiceAccountToken") is not False]
+        assert tokens == ["mcpgateway"]
 
 
 def test_names_are_unique_per_kind_across_namespaces_since_resources_are_named_by_kind_and_name(

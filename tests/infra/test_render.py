@@ -13,14 +13,14 @@ from infra.components import manifests
 from infra.config import StackConfig
 from infra.workload_spec import AZURE_VALUE_KEYS
 from tests.infra.conftest import COMMITTED_STACKS, ROOT, load_stack_file
-from tests.infra.mocks import Recorded
+from tests.infra.mocks import Recorded, random_bytes_base64
 
 MOCKED_SECRETS = {
     "routerSecret": "generated-router-secret",
-    "redisPassword": "generated-redis-password",
+    "sealKeys": f"k1:{random_bytes_base64('seal-key-k1')}",
     "appInsightsConnectionString": "InstrumentationKey=ikey;IngestionEndpoint=https://in.example/",
 }
-"""What the mocks return for the random passwords and App Insights (tests/infra/mocks.py)."""
+"""What the mocks return for the random passwords and bytes and App Insights (tests/infra/mocks.py)."""
 
 
 def stack_output_values(recorded: Recorded, cfg: StackConfig) -> dict[str, str]:
@@ -65,9 +65,8 @@ def test_the_local_stack_renders_without_values_with_secret_placeholders(tmp_pat
     secrets = by_identity(docs)
     gateway = secrets[("Secret", "mcp-gateway", manifests.APP_SECRET)]["stringData"]
     assert gateway["MCPGW_ROUTER__SECRET"] == "REPLACE_ME_ROUTER_SECRET"
-    assert ":REPLACE_ME_REDIS_PASSWORD@" in gateway["MCPGW_SESSIONS__REDIS_URL"]
-    redis = secrets[("Secret", "mcp-gateway", manifests.REDIS_SECRET)]["stringData"]
-    assert redis == {"password": "REPLACE_ME_REDIS_PASSWORD"}
+    assert gateway["MCPGW_SESSIONS__SEAL_KEYS"] == "REPLACE_ME_SEAL_KEYS"
+    assert not [name for (_, _, name) in secrets if "redis" in name]
     image = secrets[("Deployment", "mcp-gateway", manifests.GATEWAY)]["spec"]["template"]["spec"]["containers"][0]
     assert image["image"] == "localhost:5001/mcp-gateway:dev"
 

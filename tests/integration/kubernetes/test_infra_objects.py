@@ -37,8 +37,7 @@ def declared(admin: httpx.Client) -> Iterator[manifests.WorkloadSpec]:
         gateway_client_id="gateway-client-id",
         workload_client_id="workload-client-id",
         internal_lb_ip="10.0.1.100",
-        redis=manifests.RedisSpec(image="redis:7"),
-        redis_password="p",
+        seal_key_ids=("k2", "k1"),
     )
     try:
         for doc in manifests.build_manifests(spec):
