@@ -1,5 +1,6 @@
 """A virtual server end to end: created through the gateway's REST API (``POST /adapters``, ``POST /servers``),
-used through its data-plane route ``/servers/{name}/mcp``, served by the real tool router (issue #19).
+used through its data-plane route ``/servers/{name}/mcp``, served by the real tool router (issue #19): filters,
+an alias listed and called, tool search, both eras, ``/mcp`` aggregating, and the gateway refusing a stranger.
 
 In process (tests/support/inprocess.py): the gateway in the test's event loop with the real router on a
 thread, reading the gateway's real catalog; the adapter is the issues MCP server of router_harness.py.
@@ -49,13 +50,20 @@ async def test_a_server_created_through_the_gateway_is_served_by_the_router(upst
             listed = [t.name for t in (await mcp.list_tools()).tools]
             issue = await mcp.call_tool("issues__get_issue", {"number": 4})
             found = await mcp.call_tool("search_tools", {"query": "user login"})
+            who = await mcp.call_tool("who", {"login": "carol"})
         async with gateway.mcp_client("/mcp", user="carol", roles="mcp.user", mode=mode) as plain:
             # /mcp aggregates every adapter carol may read: all its tools, unfiltered, by their own names.
             aggregated = [t.name for t in (await plain.list_tools()).tools]
+        # Someone without the server's role is refused at the gateway, before the router.
+        refused = await gateway.client("mallory", "mcp.guest").post(
+            "/servers/dev-tools/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "ping"}
+        )
+    assert refused.status_code == 403
     every_tool = ["get_issue", "get_user", "search_issues", "delete_issue", "broken"]
     assert aggregated == [f"issues__{name}" for name in every_tool]
     assert listed == ["search_tools", "call_tool", "issues__get_issue", "who"]
     assert issue.structured_content == {"number": 4, "title": "Issue 4", "state": "open"}
+    assert not who.is_error and who.structured_content == {"login": "carol"}  # an alias calls the original tool
     assert found.structured_content is not None and found.structured_content["tools"][0]["name"] == "who"
     # The adapter saw carol as the gateway presents her, and neither the router's secret nor the server header.
     seen = upstream.received[before:]
