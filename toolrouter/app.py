@@ -46,7 +46,7 @@ from gateway.telemetry.tracing import configure_tracing
 from toolrouter.catalog import Catalog, CatalogPoller
 from toolrouter.executor import ToolExecutor
 from toolrouter.handlers import SESSION_ID_HEADER, ToolHandlers
-from toolrouter.identity import IdentityMiddleware, virtual_server_of
+from toolrouter.identity import IdentityMiddleware, request_scope, virtual_server_of
 from toolrouter.sessions import OpenSessions
 from toolrouter.settings import ToolRouterSettings
 from toolrouter.telemetry import RouterTelemetry, RouterTelemetryMiddleware
@@ -56,7 +56,6 @@ from toolrouter.virtual_handlers import (
     VirtualServerGate,
     VirtualServerHandlers,
     downstream_session_middleware,
-    request_scope,
 )
 
 logger = logging.getLogger(__name__)
@@ -172,6 +171,7 @@ def create_router_app(settings: ToolRouterSettings) -> Starlette:
             title="MCP Gateway tool router",
             on_list_tools=handlers.list_tools,
             on_call_tool=handlers.call_tool,
+            get_tool_input_schema=handlers.input_schema,
             on_subscriptions_listen=listen,
             cache_hints=cache_hints,
         )

@@ -10,6 +10,7 @@ the message names both possibilities so a legitimate user still knows what to ch
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import mcp_types as types
@@ -19,7 +20,7 @@ from gateway.auth.principal import Principal
 from gateway.auth.rbac import can_read
 from toolrouter.catalog import CatalogEntry, CatalogPoller
 from toolrouter.executor import ToolExecutor, error_result
-from toolrouter.identity import principal_of, virtual_server_of
+from toolrouter.identity import principal_of, request_scope, virtual_server_of
 from toolrouter.sessions import OpenSessions
 from toolrouter.telemetry import RouterTelemetry
 
@@ -53,6 +54,16 @@ class ToolHandlers:
         self._executor = executor
         self._sessions = sessions
         self._telemetry = telemetry or RouterTelemetry(metrics_enabled=False)
+
+    def input_schema(self, name: str) -> Mapping[str, Any] | None:
+        """For the SDK's check of a 2026-07-28 ``tools/call``'s ``Mcp-Param-*`` headers, which runs before the
+        handlers and would otherwise run ``tools/list`` (every registered tool) on every call: the schema of the
+        registered tool ``name`` when the caller may use it; None (no check) otherwise, and the call answers
+        "not found" by itself."""
+        entry = self._catalog.current.get(name)
+        if entry is None or not readable(entry, principal_of(request_scope.get())):
+            return None
+        return entry.tool.input_schema
 
     async def list_tools(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None

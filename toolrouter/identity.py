@@ -20,6 +20,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+from contextvars import ContextVar
 from typing import Any
 
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
@@ -62,6 +63,11 @@ def principal_of(scope: Scope | None) -> Principal | None:
         return None
     value = scope.get(PRINCIPAL_SCOPE_KEY)
     return value if isinstance(value, Principal) else None
+
+
+request_scope: ContextVar[Scope | None] = ContextVar("request_scope", default=None)
+"""The ASGI scope of the MCP request being served (set by ``toolrouter.app``), for what the SDK calls outside
+the handlers (``get_tool_input_schema``, which runs before them)."""
 
 
 def virtual_server_of(scope: Scope | None) -> str | None:

@@ -19,7 +19,6 @@ import dataclasses
 import json
 import logging
 from collections.abc import Mapping
-from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import anyio
@@ -36,7 +35,7 @@ from gateway.schemas import safe_validator
 from toolrouter.catalog import AdapterEntry, Catalog, CatalogPoller, Member, VirtualServer
 from toolrouter.executor import ToolExecutor, invalid_arguments, schema_problems
 from toolrouter.handlers import ToolHandlers, not_available, readable
-from toolrouter.identity import principal_of, virtual_server_of
+from toolrouter.identity import principal_of, request_scope, virtual_server_of
 from toolrouter.relay import downstream_request
 from toolrouter.search import ToolIndex
 from toolrouter.telemetry import RouterTelemetry
@@ -129,11 +128,6 @@ _META_VALIDATORS = {name: safe_validator(tool.input_schema) for name, tool in ME
 
 def server_not_found(name: str) -> MCPError:
     return MCPError(NOT_FOUND_CODE, f"Server '{name}' not found, or you do not have permission to use it.")
-
-
-request_scope: ContextVar[Scope | None] = ContextVar("request_scope", default=None)
-"""The ASGI scope of the MCP request being served (set by ``toolrouter.app``), for what the SDK calls outside
-the handlers (:meth:`VirtualServerHandlers.input_schema`)."""
 
 
 def unknown(kind: str, name: str) -> MCPError:
@@ -480,6 +474,11 @@ class CatalogServerHandlers(VirtualServerHandlers):
             # Anonymous may read nothing: a server without members, so the placeholder is never asked about.
             return catalog, _NOTHING, _NOBODY
         return catalog, self._server(catalog), principal
+
+    def input_schema(self, name: str) -> Mapping[str, Any] | None:
+        """A registered tool's schema as on ``/mcp`` (:meth:`ToolHandlers.input_schema`), else an adapter's
+        from the caller's kept view."""
+        return self._tools.input_schema(name) or super().input_schema(name)
 
     async def list_tools(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None

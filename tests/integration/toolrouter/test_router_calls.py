@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
 from mcp_types import CallToolResult, TextContent
-from router_harness import SLOW_TOOL_TIMEOUT_SECONDS, Connect, RouterUnderTest, ToolServer
+from router_harness import SLOW_TOOL_TIMEOUT_SECONDS, Connect, RouterUnderTest, ToolServer, gateway_headers
 
 WEATHER_SCHEMA = {
     "type": "object",
@@ -215,3 +216,42 @@ async def test_calls_are_spread_round_robin_over_the_ready_replicas(
     async with connect("alice") as client:
         outcomes = [(await client.call_tool("two", {})).is_error for _ in range(4)]
     assert sorted(outcomes) == [False, False, True, True]
+
+
+def _stateless_call(name: str, arguments: dict[str, object], headers: dict[str, str]) -> tuple[dict[str, str], bytes]:
+    """A raw 2026-07-28 ``tools/call`` (what the SDK client sends, headers and body), with ``headers`` added."""
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"},
+    }
+    params = {"name": name, "arguments": arguments, "_meta": meta}
+    body = {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": params}
+    sent = {
+        "Content-Type": "application/json",
+        "Accept": "application/json, text/event-stream",
+        "Mcp-Protocol-Version": "2026-07-28",
+        "Mcp-Method": "tools/call",
+        "Mcp-Name": name,
+        **gateway_headers("alice", ["mcp.user"]),
+        **headers,
+    }
+    return sent, json.dumps(body).encode()
+
+
+async def test_a_registered_tools_mcp_param_header_is_checked_against_its_arguments(
+    router: RouterUnderTest, tool_server: ToolServer
+) -> None:
+    """2026-07-28: a parameter marked ``x-mcp-header`` travels as ``Mcp-Param-*`` too; a header that says
+    something else than the body is refused (400, -32020), checked with the tool's own schema (the router hands
+    the SDK each tool's schema rather than letting it list every tool on every call)."""
+    schema = {"type": "object", "properties": {"region": {"type": "string", "x-mcp-header": "Region"}}}
+    router.catalog.put("regional", [f"{tool_server.url}/ok"], input_schema=schema, required_roles=["mcp.user"])
+    await router.synced()
+    async with router.http() as http:
+        headers, body = _stateless_call("regional", {"region": "eu"}, {"Mcp-Param-Region": "eu"})
+        agreed = await http.post(router.mcp_url, content=body, headers=headers)
+        headers, body = _stateless_call("regional", {"region": "eu"}, {"Mcp-Param-Region": "us"})
+        disagreed = await http.post(router.mcp_url, content=body, headers=headers)
+    assert agreed.status_code == 200, agreed.text
+    assert disagreed.status_code == 400 and disagreed.json()["error"]["code"] == -32020
