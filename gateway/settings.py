@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.loopback import is_loopback_host
@@ -34,6 +34,10 @@ def parse_trusted_proxies(entries: list[str]) -> tuple[IPNetwork, ...]:
         except ValueError:
             raise ValueError(f"{entry!r} is not an IP address or CIDR network") from None
     return tuple(networks)
+
+
+_SECRET_HOLDER = ConfigDict(hide_input_in_errors=True)
+"""For the models that hold a secret: their errors never show the input, even validated on their own."""
 
 
 class ServerSettings(BaseModel):
@@ -98,6 +102,8 @@ class ServerSettings(BaseModel):
 
 
 class CosmosSettings(BaseModel):
+    model_config = _SECRET_HOLDER
+
     endpoint: str | None = None
     key: SecretStr | None = None
     """Account key for development and the emulator; empty means DefaultAzureCredential."""
@@ -127,7 +133,7 @@ class StoreSettings(BaseModel):
         return 2.0 if self.kind == "cosmos" else 0.0
 
 
-SEAL_KEY_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
+SEAL_KEY_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,16}")
 SEAL_KEY_BYTES = 32
 
 
@@ -137,10 +143,11 @@ def parse_seal_keys(value: str) -> list[tuple[str, bytes]]:
     keys: list[tuple[str, bytes]] = []
     for position, item in enumerate(part.strip() for part in value.split(",") if part.strip()):
         kid, separator, encoded = item.partition(":")
-        if not separator or not SEAL_KEY_ID_RE.match(kid):
+        if not separator or not SEAL_KEY_ID_RE.fullmatch(kid):
             raise ValueError(f"key {position + 1}: expected 'id:key' with an id of 1 to 16 letters, digits, '_' or '-'")
         try:
-            key = base64.urlsafe_b64decode(encoded.replace("+", "-").replace("/", "_") + "=" * (-len(encoded) % 4))
+            standard = encoded.replace("-", "+").replace("_", "/")
+            key = base64.b64decode(standard + "=" * (-len(standard) % 4), validate=True)
         except (binascii.Error, ValueError):
             raise ValueError(f"key '{kid}' is not base64") from None
         if len(key) != SEAL_KEY_BYTES:
@@ -154,6 +161,8 @@ def parse_seal_keys(value: str) -> list[tuple[str, bytes]]:
 
 
 class SessionSettings(BaseModel):
+    model_config = _SECRET_HOLDER
+
     kind: Literal["memory", "redis", "cosmos"] = "memory"
     redis_url: SecretStr | None = None
     key_prefix: str = "mcpgw"
@@ -293,6 +302,8 @@ class ProxySettings(BaseModel):
 
 
 class RouterSettings(BaseModel):
+    model_config = _SECRET_HOLDER
+
     replicas: int = Field(default=1, ge=0, le=16)
     """Local runtime: how many tool router processes the gateway starts."""
     secret: SecretStr | None = None

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from gateway.errors import NotFound
 from gateway.proxy.replicas import Replicas, Target
-from gateway.proxy.sealed import MAX_SEALED_ID_LENGTH, DeniedSessions, SessionSealer
+from gateway.proxy.sealed import MAX_SEALED_ID_LENGTH, DeniedSessions, SessionSealer, url_digest
 from gateway.proxy.upstream import UpstreamResponse
 from gateway.runtimes.base import Endpoint
 from gateway.stores.base import SessionKey, SessionRoute, SessionStore
@@ -78,7 +78,8 @@ class SessionAffinity:
         opened = sealer.open(user, target.scope, session_id) if SEALED_ID_RE.match(session_id) else None
         if opened is None or self._denied.denied(session_id):
             raise NotFound(SESSION_NOT_FOUND)
-        endpoint = next((e for e in await self._replicas.ready(target) if e.url == opened.endpoint_url), None)
+        ready = await self._replicas.ready(target)
+        endpoint = next((e for e in ready if url_digest(e.url) == opened.endpoint_digest), None)
         if endpoint is None:
             # The replica that held the session is gone (a restarted one has another URL, or is another pod).
             self._denied.deny(session_id, opened.expires)
@@ -91,8 +92,10 @@ class SessionAffinity:
         instead (sealed), None to pass the answer's header on as it is, or ``""`` when the issued id is
         malformed: it is not bound, and its header must not reach the client."""
         issued = response.headers.get("mcp-session-id")
-        if issued is None or not response.is_success:
+        if issued is None:
             return None
+        if not response.is_success:
+            return ""  # an id on a failed answer is bound to nothing: the client never sees it
         if not SESSION_ID_RE.match(issued):
             log.warning("dropping a malformed session id issued by %s", endpoint.id)
             return ""

@@ -5,7 +5,7 @@ replica it lives on (its URL: a replica restarted elsewhere is another one) and 
 and the route. Any gateway replica opens it with the shared keys and routes the request with no store read:
 
     token     = base64url(version ‖ len(key id) ‖ key id ‖ nonce ‖ ciphertext+tag)
-    plaintext = expiry (8 bytes, Unix seconds) ‖ len(replica URL) (2 bytes) ‖ replica URL ‖ the replica's session id
+    plaintext = expiry (8 bytes, Unix seconds) ‖ SHA-256 of the replica's URL (16 bytes) ‖ the replica's session id
     aad       = version ‖ len(key id) ‖ key id ‖ user id ‖ NUL ‖ target scope
 
 The user and the scope (``adapters/x``, ``servers/y``, ``router``) are authenticated data, not plaintext: an
@@ -34,11 +34,12 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 VERSION = 1
-_FIXED = ">QH"
+_FIXED = ">Q"
+URL_DIGEST_BYTES = 16
 NONCE_BYTES = 12
 MAX_SEALED_ID_LENGTH = 1024
-"""Longest ``Mcp-Session-Id`` a client may present in sealed mode (a sealed id of a 64-character replica session id
-on a 30-character replica URL is about 180 characters)."""
+"""Longest ``Mcp-Session-Id`` a client may present in sealed mode (a sealed id of a 128-character replica
+session id is about 245 characters, whatever the replica's URL)."""
 MAX_DENIED = 100_000
 
 
@@ -48,8 +49,9 @@ class Opened:
 
     upstream_id: str
     """The session id the replica issued (what the replica is sent)."""
-    endpoint_url: str
-    """The replica (``Endpoint.url``) that holds the session."""
+    endpoint_digest: bytes
+    """Of the replica (``Endpoint.url``) that holds the session: :func:`url_digest` (a fixed size, however long
+    a ``url`` adapter's URL)."""
     expires: float
 
 
@@ -75,8 +77,7 @@ class SessionSealer:
         """The client's id for the replica's ``upstream_id``, and when it expires."""
         expires = self._clock() + self._lifetime
         header = _header(self._active_id)
-        replica = endpoint_url.encode()
-        plaintext = struct.pack(_FIXED, int(expires), len(replica)) + replica + upstream_id.encode()
+        plaintext = struct.pack(_FIXED, int(expires)) + url_digest(endpoint_url) + upstream_id.encode()
         nonce = os.urandom(NONCE_BYTES)
         sealed = self._active.encrypt(nonce, plaintext, header + _bound_to(user, scope))
         return _b64(header + nonce + sealed), float(int(expires))
@@ -89,6 +90,10 @@ class SessionSealer:
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         except (binascii.Error, ValueError):
+            return None
+        if _b64(raw) != token:
+            # One spelling per id: base64's spare bits would give the same bytes other spellings, and the
+            # deny-list knows ids by their spelling.
             return None
         if len(raw) < 2 or raw[0] != VERSION:
             return None
@@ -105,12 +110,17 @@ class SessionSealer:
 
 
 def _opened(plaintext: bytes, now: float) -> Opened | None:
-    expires, replica_length = struct.unpack_from(_FIXED, plaintext)
+    (expires,) = struct.unpack_from(_FIXED, plaintext)
     if expires <= now:
         return None
     start = struct.calcsize(_FIXED)
-    replica = plaintext[start : start + replica_length].decode()
-    return Opened(plaintext[start + replica_length :].decode(), replica, float(expires))
+    digest = plaintext[start : start + URL_DIGEST_BYTES]
+    return Opened(plaintext[start + URL_DIGEST_BYTES :].decode(), digest, float(expires))
+
+
+def url_digest(url: str) -> bytes:
+    """What a sealed id says of its replica's URL."""
+    return hashlib.sha256(url.encode()).digest()[:URL_DIGEST_BYTES]
 
 
 def _header(key_id: str) -> bytes:
@@ -137,7 +147,9 @@ def sealer_for(keys: Sequence[tuple[str, bytes]] | None, lifetime_seconds: float
 
 class DeniedSessions:
     """Sealed ids whose session ended (a ``DELETE`` the replica accepted, or the replica gone), until they
-    would have expired anyway; bounded, the soonest to expire going first when full."""
+    would have expired anyway; bounded, the oldest entry going first when full. Every id lives as long as the
+    others (``MAX_LIFETIME_SECONDS``), so the oldest entries are also the first to expire: expired ones are
+    dropped from the front, never by a scan of the whole list."""
 
     def __init__(self, clock: Callable[[], float] = time.time, limit: int = MAX_DENIED) -> None:
         self._until: OrderedDict[bytes, float] = OrderedDict()
@@ -145,20 +157,18 @@ class DeniedSessions:
         self._limit = limit
 
     def deny(self, token: str, until: float) -> None:
-        self._until[_digest(token)] = until
-        if len(self._until) > self._limit:
-            self._purge()
-            while len(self._until) > self._limit:
-                self._until.popitem(last=False)
+        digest = _digest(token)
+        self._until.pop(digest, None)
+        self._until[digest] = until
+        now = self._clock()
+        while self._until and next(iter(self._until.values())) <= now:
+            self._until.popitem(last=False)
+        while len(self._until) > self._limit:
+            self._until.popitem(last=False)
 
     def denied(self, token: str) -> bool:
         until = self._until.get(_digest(token))
         return until is not None and until > self._clock()
-
-    def _purge(self) -> None:
-        now = self._clock()
-        for digest in [d for d, until in self._until.items() if until <= now]:
-            del self._until[digest]
 
 
 def _digest(token: str) -> bytes:

@@ -111,7 +111,7 @@ async def test_only_a_successful_answers_well_formed_id_is_bound(
     affinity: SessionAffinity, sessions: MemorySessionStore
 ) -> None:
     assert await affinity.bind("alice", "weather", REPLICA, answer()) is None
-    assert await affinity.bind("alice", "weather", REPLICA, answer(400, session_id="s-1")) is None
+    assert await affinity.bind("alice", "weather", REPLICA, answer(400, session_id="s-1")) == ""  # dropped
     assert await sessions.get(SessionKey("alice", "weather", "s-1")) is None
     # A malformed id is reported, so its header is dropped, and never stored.
     assert await affinity.bind("alice", "weather", REPLICA, answer(session_id="bad id")) == ""
