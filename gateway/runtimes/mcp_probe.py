@@ -46,10 +46,12 @@ class ProbeResult:
     """Why not, for operators (may name the address tried)."""
     public: str | None = None
     """Why not, for anyone calling the adapter (no address, no text the server sent)."""
+    silent: bool = False
+    """No answer in time (as opposed to a wrong one): a server still starting may be slow, not broken."""
 
     @classmethod
-    def failed(cls, reason: str, public: str | None = None) -> ProbeResult:
-        return cls(False, reason, public or reason)
+    def failed(cls, reason: str, public: str | None = None, *, silent: bool = False) -> ProbeResult:
+        return cls(False, reason, public or reason, silent)
 
 
 OK = ProbeResult(True)
@@ -216,7 +218,7 @@ def _failed_exchange(exc: BaseException, url: str, within: float, where: str = "
     """Why a probe's exchange failed: no answer in time, no connection, or a connection that broke."""
     if isinstance(exc, TimeoutError):
         public = f"no answer within {within:g}s"
-        return ProbeResult.failed(f"{public}{where}", public)
+        return ProbeResult.failed(f"{public}{where}", public, silent=True)
     if isinstance(exc, aiohttp.ClientConnectorError):
         return describe_connect_error(exc, url)
     detail = _shorten(str(exc) or type(exc).__name__)

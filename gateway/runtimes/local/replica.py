@@ -51,8 +51,8 @@ MIN_PROBE_INTERVAL_SECONDS = 0.1
 MAX_PROBE_INTERVAL_SECONDS = 10.0
 """Back-off cap while a listening replica answers, but not MCP (each probe is a request in its log)."""
 NOT_LISTENING_FAILS_AFTER_SECONDS = 30.0
-"""A live process whose port still refuses connections after this long counts as failed (Failing); one
-that answers, but not MCP, counts as failed at once."""
+"""A live process whose port still refuses connections, or that does not answer the probe in time, after this
+long counts as failed (Failing); one that answers, but not MCP, counts as failed at once."""
 ERROR_OUTPUT_BYTES = 1024
 """At most this much of the last output lines goes into ``last_error``."""
 FOLLOW_BUFFER_LINES = 1000
@@ -400,8 +400,12 @@ class Replica:
                 result = await probe_mcp(session, self.url, PROBE_TIMEOUT_SECONDS)
             else:
                 result = await probe_http(session, self.url, HEALTH_TIMEOUT_SECONDS)
-            if not result.ok and not self.ready:
-                self.failed = True  # it listens but does not answer MCP: no amount of waiting helps
+            starting = time.monotonic() - run_started <= NOT_LISTENING_FAILS_AFTER_SECONDS
+            if not result.ok and not self.ready and not (result.silent and starting):
+                # It listens but answers MCP wrongly: no amount of waiting helps. One that does not answer yet
+                # gets the same grace as one not listening yet (a stdio server behind the bridge may take
+                # seconds to import on a busy machine).
+                self.failed = True
         if not result.ok and not self.ready:
             self._failing(result)
         return result

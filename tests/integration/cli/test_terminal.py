@@ -102,8 +102,9 @@ def test_tables_are_aligned_and_coloured_only_on_a_terminal(terminal: Terminal, 
     cli.ok("adapters", "create", "short", "--url", "http://127.0.0.1:9/mcp")  # Failing: a red phase
     wait_for(lambda: cli.json("adapters", "status", "short")["phase"] == "Failing", 20, what="short Failing")
 
-    terminal.type(f'clear; {shlex.quote(PYTHON)} -m gateway adapters list; echo "do""ne"')
-    wait_for(lambda: "\ndone" in terminal.screen(), 20, what="the table")
+    # Each command ends with its own marker: the screen may still show the previous one's while `clear` runs.
+    terminal.type(f'clear; {shlex.quote(PYTHON)} -m gateway adapters list; echo "do""ne-1"')
+    wait_for(lambda: "\ndone-1" in terminal.screen(), 20, what="the table")
     rows = [line for line in terminal.screen().splitlines() if line.startswith(("NAME", "aligned", "short"))]
     assert len(rows) == 3, terminal.screen()
     header, first, second = rows
@@ -114,7 +115,8 @@ def test_tables_are_aligned_and_coloured_only_on_a_terminal(terminal: Terminal, 
     assert "\x1b[1mNAME" in coloured  # bold headers
     assert "\x1b[32mReady" in coloured and "\x1b[31mFailing" in coloured
 
-    terminal.type(f'clear; NO_COLOR=1 {shlex.quote(PYTHON)} -m gateway adapters list; echo "do""ne"')
-    wait_for(lambda: "\ndone" in terminal.screen(), 20, what="the plain table")
+    terminal.type(f'clear; NO_COLOR=1 {shlex.quote(PYTHON)} -m gateway adapters list; echo "do""ne-2"')
+    wait_for(lambda: "\ndone-2" in terminal.screen() and "done-1" not in terminal.screen(), 20,
+             what="the plain table")
     assert "\x1b[" not in terminal.screen(escapes=True).replace("\x1b[0m", "").replace("\x1b(B", "")
     cli.ok("adapters", "delete", "aligned-with-a-long-name", "short")
