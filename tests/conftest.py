@@ -12,7 +12,7 @@ from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from tests.backends import cosmos_endpoint, redis_url  # noqa: F401  (fixtures for every test)
 from tests.kube import admin, control_plane, fake_node, namespace  # noqa: F401  (the real control plane)
-from tests.support.gateway_process import GatewayProcess
+from tests.support.gateway_process import GatewayProcess, stop_leftovers
 
 
 def memory_settings(**overrides: object) -> GatewaySettings:
@@ -37,3 +37,10 @@ def gateway_process(tmp_path: Path) -> Iterator[GatewayProcess]:
     gateway = GatewayProcess(tmp_path / "gw").start()
     yield gateway
     gateway.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_gateway_outlives_the_run() -> Iterator[None]:
+    """A fixture whose setup failed after starting a gateway never stopped it: stop it here, with its replicas."""
+    yield
+    stop_leftovers()

@@ -1,7 +1,13 @@
-"""The gateway run as a real process: ``mcp-gateway serve`` as a child of the test."""
+"""The gateway run as a real process: ``mcp-gateway serve`` as a child of the test.
+
+Every started gateway is remembered until it is stopped, and :func:`stop_leftovers` (run at the end of the
+test session, and at exit) stops the ones a fixture left running: a fixture whose setup fails after
+``start()`` never reaches its ``stop()``, and its gateway, with the replicas it runs, must not outlive the run.
+"""
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import subprocess
@@ -54,6 +60,7 @@ class GatewayProcess:
             stderr=subprocess.STDOUT,
             cwd=REPO,
         )
+        _running.add(self)
         wait_for(self._answers, timeout, what=f"gateway on port {self.port} (log: {self.log_path})")
         return self
 
@@ -67,6 +74,7 @@ class GatewayProcess:
             return False
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> None:
+        _running.discard(self)
         if self.process is None or self.process.poll() is not None:
             return
         self.process.send_signal(sig)
@@ -81,3 +89,17 @@ class GatewayProcess:
         if roles is not None:
             headers["X-Dev-Roles"] = roles
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+
+_running: set[GatewayProcess] = set()
+
+
+def stop_leftovers() -> list[int]:
+    """Stop every gateway still running; returns their ports (a fixture that leaked one)."""
+    leftovers = list(_running)
+    for gateway in leftovers:
+        gateway.stop()
+    return [gateway.port for gateway in leftovers]
+
+
+atexit.register(stop_leftovers)
