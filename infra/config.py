@@ -279,7 +279,7 @@ def _check_seal_key_ids(ids: object) -> None:
     if not isinstance(ids, list) or not ids:
         raise ConfigError(f"{key} must be a non-empty list of key ids, the sealing one first, e.g. [k1]")
     for kid in ids:
-        if not isinstance(kid, str) or not SEAL_KEY_ID_RE.match(kid):
+        if not isinstance(kid, str) or not SEAL_KEY_ID_RE.fullmatch(kid):
             raise ConfigError(f"{key}: {kid!r} is not a key id (1 to 16 letters, digits, '_' or '-')")
     if len(set(ids)) != len(ids):
         raise ConfigError(f"{key} lists an id twice: {ids}")

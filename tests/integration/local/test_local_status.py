@@ -98,7 +98,8 @@ async def test_a_stdio_server_that_exits_at_once_is_never_ready_and_says_why(run
 async def test_a_stdio_adapter_shows_its_live_and_maximum_sessions(runtime: LocalRuntime) -> None:
     stdio_server = REPO / "tests" / "integration" / "bridge" / "stdio_fixture.py"
     await runtime.deploy(adapter("stdio-ok", str(stdio_server), transport="stdio"))
-    status = await reaches(runtime, "stdio-ok", {"Ready"}, "")
+    # Two Python processes start (the bridge, then the stdio server it spawns): slow on a busy machine.
+    status = await reaches(runtime, "stdio-ok", {"Ready"}, "", within=30.0)
     (replica,) = status.replicas
     # The readiness probe ended its session (DELETE), so none is live; the bound is the bridge's.
     assert (replica.sessions, replica.max_sessions) == (0, runtime._settings.max_sessions_per_replica)
