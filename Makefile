@@ -8,7 +8,7 @@ PORT ?= 8000
 # sockets rather than compute (docs: README, "Tests").
 TEST_WORKERS ?= 3
 
-.PHONY: run test test-fast lint unit openapi bench screenshots clean
+.PHONY: run test test-fast lint unit openapi bench bench-peers screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,9 @@ screenshots: $(VENV)/.installed-dev  ## the portal's pictures in docs/images, ma
 
 bench: $(VENV)/.installed-dev  ## gateway vs direct (docs/benchmarks.md); BENCH_ARGS=--quick for a smoke run
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+bench-peers: $(VENV)/.installed-dev  ## the gateway next to ContextForge and fastmcp (installed under .cache/bench-peers)
+	$(BIN)/python -m bench.peers $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mcp-gateway .pytest_cache .mypy_cache .ruff_cache

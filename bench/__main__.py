@@ -1,5 +1,7 @@
 """``python -m bench [--quick] [--only adapters,tools,sessions] [--profile]``: the whole benchmark.
 
+``python -m bench --peers [...]`` runs ``bench.peers`` instead (the gateway next to ContextForge and fastmcp).
+
 Starts everything on 127.0.0.1, runs the scenarios, stops every process it started (also on Ctrl-C),
 writes ``bench/results/<stamp>.json`` and ``.md`` and prints the markdown tables.
 """
@@ -128,6 +130,11 @@ def _pin(stack: Stack) -> dict[str, list[int]]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--peers" in argv:
+        from bench import peers
+
+        return peers.main([arg for arg in argv if arg != "--peers"])
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smoke run (< 1 min): fewer calls, one repetition")
     parser.add_argument("--only", default="adapters,tools,sessions", help="comma-separated scenarios")
