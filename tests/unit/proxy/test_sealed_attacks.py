@@ -26,6 +26,7 @@ from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from sealed_fakes import Clock, UntouchableStore
 
 from gateway.auth.principal import Principal
 from gateway.errors import NotFound, Unauthenticated
@@ -46,17 +47,6 @@ TARGET = Target("weather", is_router=False)
 B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class UntouchableStore:
-    def __getattr__(self, name: str) -> Any:
-        raise AssertionError(f"the session store was used ({name}) in sealed mode")
 
 
 class StaticRuntime:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sealed_fakes import Clock, UntouchableStore
 
 from gateway.errors import NotFound
 from gateway.proxy.affinity import SESSION_NOT_FOUND, SessionAffinity
@@ -28,19 +29,6 @@ TARGET = Target("weather", is_router=False)
 OLD_KEY, NEW_KEY = ("k1", os.urandom(32)), ("k2", os.urandom(32))
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class UntouchableStore:
-    """A session store that fails the test when used: sealed ids must not need one."""
-
-    def __getattr__(self, name: str) -> Any:
-        raise AssertionError(f"the session store was used ({name}) in sealed mode")
 
 
 class FakeRuntime:
