@@ -17,7 +17,7 @@ import contextlib
 import os
 import random
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -175,6 +175,8 @@ class KubernetesHarness:
         self.namespace = namespace
         self.settings = settings
         self.replicas: list[GatewayReplica] = []
+        self.control_plane_logs: Callable[[], str] = lambda: ""
+        """The control plane's log tails, for a failure message (the fixture sets it)."""
 
     async def start(self) -> None:
         for _ in range(2):  # two gateway pods sharing one store
@@ -218,7 +220,13 @@ class KubernetesHarness:
             objects.append("Service")
         pods = await self.kube.get(f"{base}/pods", params={"labelSelector": f"adapter/name={name}"})
         for pod in pods.json().get("items", []):
-            if pod["metadata"].get("deletionTimestamp"):
+            meta = pod["metadata"]
+            detail += (
+                f" pod {meta['name']} uid={meta['uid'][:8]}"
+                f" rev={meta.get('labels', {}).get('controller-revision-hash')}"
+                f" ready={_pod_ready(pod)}{' deleting' if meta.get('deletionTimestamp') else ''};"
+            )
+            if meta.get("deletionTimestamp"):
                 continue
             env = pod["spec"]["containers"][0].get("env", [])
             marks.append(next((e.get("value", "") for e in env if e["name"] == "CONTRACT_MARK"), ""))
@@ -264,6 +272,7 @@ async def harness(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     namespace = request.getfixturevalue("namespace")
     async with control_plane.async_admin() as kube:
         k8s = KubernetesHarness(kube, namespace, runtime_settings(control_plane, namespace, tmp_path))
+        k8s.control_plane_logs = control_plane.logs
         await k8s.start()
         try:
             yield k8s
@@ -322,13 +331,22 @@ async def test_create_update_scale_restart_and_delete_leave_exactly_what_the_rec
 
     before, token = await harness.running(name), await harness.restart_token(name)
     await gateway.adapters.restart(ADMIN, name)
+    seen: list[Running] = []
+
+    async def replaced() -> bool:
+        seen[:] = [await harness.running(name)]
+        return await harness.restarted_since(name, before, token)
+
     await async_wait_for(
-        lambda: harness.restarted_since(name, before, token),
+        replaced,
         # The real StatefulSet controller replaces pods one at a time and requeues a failed sync with back-off:
         # on a loaded CI machine a restart has taken over a minute (seconds when the machine is quiet).
         timeout=2 * SETTLE_SECONDS,
         interval=0.2,
-        what="every replica replaced by the restart",
+        what=lambda: (
+            f"every replica replaced by the restart (before: {before}; now: {seen[0] if seen else '?'})"
+            + (f"\n{harness.control_plane_logs()}" if isinstance(harness, KubernetesHarness) else "")
+        ),
     )
     assert (await settled(harness, name)).marks == ("v2",)
 
