@@ -314,6 +314,9 @@ class RouterSettings(BaseModel):
     aggregate_adapters: bool = True
     """``/mcp`` serves every readable adapter's tools (``{adapter}__{tool}``), prompts and resources besides
     the registered tools; false: the registered tools only (passed to the router processes)."""
+    lean_path: bool = True
+    """Local runtime: the router processes answer ``/mcp``'s hot methods on their lean path (the same answers
+    as the MCP SDK's, at about half the CPU); false: everything through the SDK (passed to the processes)."""
 
 
 class TelemetrySettings(BaseModel):

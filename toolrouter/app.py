@@ -47,6 +47,7 @@ from toolrouter.catalog import Catalog, CatalogPoller
 from toolrouter.executor import ToolExecutor
 from toolrouter.handlers import SESSION_ID_HEADER, ToolHandlers
 from toolrouter.identity import IdentityMiddleware, request_scope, virtual_server_of
+from toolrouter.lean import LeanMcp
 from toolrouter.sessions import OpenSessions
 from toolrouter.settings import ToolRouterSettings
 from toolrouter.telemetry import RouterTelemetry, RouterTelemetryMiddleware
@@ -200,8 +201,14 @@ def create_router_app(settings: ToolRouterSettings) -> Starlette:
         )
         for mcp_server in (server, virtual_server)
     )
+    tools_endpoint: ASGIApp = _ForgetDeletedSessions(
+        StreamableHTTPASGIApp(manager), sessions, upstream.close_downstream
+    )
+    lean = LeanMcp(tools_endpoint, manager, server, sessions, _transport_security(settings.host))
+    if settings.lean_path:
+        tools_endpoint = lean
     mcp_endpoint = _ByVirtualServer(
-        _ForgetDeletedSessions(StreamableHTTPASGIApp(manager), sessions, upstream.close_downstream),
+        tools_endpoint,
         VirtualServerGate(
             _ForgetDeletedSessions(StreamableHTTPASGIApp(virtual_manager), virtual_sessions, upstream.close_downstream),
             virtual,
@@ -249,6 +256,7 @@ def create_router_app(settings: ToolRouterSettings) -> Starlette:
     app.state.sessions = sessions
     app.state.virtual_sessions = virtual_sessions
     app.state.upstream = upstream
+    app.state.lean = lean if settings.lean_path else None
     return app
 
 

@@ -44,6 +44,11 @@ class OpenSessions:
             # The session manager refuses sessions beyond the same limit, so only dead entries go here.
             self._sessions.popitem(last=False)
 
+    def protocol_version(self, session_id: str) -> str | None:
+        """The version the session negotiated, once it is initialized (None: unknown or not initialized yet)."""
+        entry = self._sessions.get(session_id)
+        return entry[0].protocol_version if entry is not None else None
+
     def forget(self, session_id: str) -> None:
         self._sessions.pop(session_id, None)
 

@@ -49,6 +49,10 @@ class ToolRouterSettings(BaseSettings):
     aggregate_adapters: bool = True
     """``/mcp`` also serves every readable adapter's tools (``{adapter}__{tool}``), prompts and resources;
     false: the registered tools only."""
+    lean_path: bool = True
+    """``/mcp`` answers ``tools/list``, ``tools/call``, ``resources/read`` and ``prompts/get`` itself
+    (``toolrouter.lean``) rather than through the SDK's per-request session machinery; false: everything goes
+    through the SDK (the same answers, at about twice the router's CPU per call)."""
     session_idle_timeout_seconds: float = Field(default=1800.0, gt=0)
     max_sessions: int = Field(default=10_000, ge=1)
     access_log: bool = False

@@ -49,6 +49,7 @@ def local_router_spec(settings: GatewaySettings, secret: str) -> WorkloadSpec:
             "MCPGW_ROUTER__CALL_TIMEOUT_SECONDS": str(settings.router.call_timeout_seconds),
             "MCPGW_ROUTER__ACCESS_LOG": str(settings.router.access_log).lower(),
             "MCPGW_ROUTER__AGGREGATE_ADAPTERS": str(settings.router.aggregate_adapters).lower(),
+            "MCPGW_ROUTER__LEAN_PATH": str(settings.router.lean_path).lower(),
             "MCPGW_SERVER__ENVIRONMENT": settings.server.environment,
             # Router processes do not inherit the gateway's MCPGW_* variables: pass telemetry on explicitly.
             "MCPGW_TELEMETRY__LOG_FORMAT": settings.telemetry.log_format,

@@ -62,3 +62,19 @@ def test_aggregate_adapters_defaults_on_and_the_gateway_passes_its_own_setting_o
     assert env["MCPGW_ROUTER__AGGREGATE_ADAPTERS"] == router_env
     monkeypatch.setenv("MCPGW_ROUTER__AGGREGATE_ADAPTERS", router_env)
     assert ToolRouterSettings().aggregate_adapters is (router_env == "true")
+
+
+@pytest.mark.parametrize(("gateway_value", "router_env"), [(None, "true"), (False, "false")])
+def test_the_lean_path_defaults_on_and_the_gateway_passes_its_own_setting_on(
+    monkeypatch: pytest.MonkeyPatch, gateway_value: bool | None, router_env: str
+) -> None:
+    from gateway.runtimes.factory import local_router_spec
+    from gateway.settings import GatewaySettings, RouterSettings
+
+    monkeypatch.delenv("MCPGW_ROUTER__LEAN_PATH", raising=False)
+    assert ToolRouterSettings().lean_path is True
+    router = RouterSettings() if gateway_value is None else RouterSettings(lean_path=gateway_value)
+    env = local_router_spec(GatewaySettings(router=router), "secret").env
+    assert env["MCPGW_ROUTER__LEAN_PATH"] == router_env
+    monkeypatch.setenv("MCPGW_ROUTER__LEAN_PATH", router_env)
+    assert ToolRouterSettings().lean_path is (router_env == "true")
