@@ -186,6 +186,7 @@ def create_router_app(settings: ToolRouterSettings) -> Starlette:
         types.NotificationParams,
         ToolHandlers(poller, executor, virtual_sessions, telemetry).session_initialized,
     )
+    security = _transport_security(settings.host)
     manager, virtual_manager = (
         StreamableHTTPSessionManager(
             app=mcp_server,
@@ -195,7 +196,7 @@ def create_router_app(settings: ToolRouterSettings) -> Starlette:
             # SSE machinery was a large share of its CPU. A virtual server streams: what its adapters send
             # during a request (progress, logging, sampling, elicitation, roots) is relayed on that stream.
             json_response=mcp_server is server,
-            security_settings=_transport_security(settings.host),
+            security_settings=security,
             session_idle_timeout=settings.session_idle_timeout_seconds,
             max_sessions=settings.max_sessions,
         )
@@ -204,16 +205,23 @@ def create_router_app(settings: ToolRouterSettings) -> Starlette:
     tools_endpoint: ASGIApp = _ForgetDeletedSessions(
         StreamableHTTPASGIApp(manager), sessions, upstream.close_downstream
     )
-    lean = LeanMcp(tools_endpoint, manager, server, sessions, _transport_security(settings.host))
-    if settings.lean_path:
-        tools_endpoint = lean
-    mcp_endpoint = _ByVirtualServer(
-        tools_endpoint,
-        VirtualServerGate(
-            _ForgetDeletedSessions(StreamableHTTPASGIApp(virtual_manager), virtual_sessions, upstream.close_downstream),
-            virtual,
-        ),
+    virtual_endpoint: ASGIApp = _ForgetDeletedSessions(
+        StreamableHTTPASGIApp(virtual_manager), virtual_sessions, upstream.close_downstream
     )
+    lean: LeanMcp | None = None
+    virtual_lean: LeanMcp | None = None
+    if settings.lean_path:
+        tools_endpoint = lean = LeanMcp(tools_endpoint, manager, server, sessions, security)
+        virtual_endpoint = virtual_lean = LeanMcp(
+            virtual_endpoint,
+            virtual_manager,
+            virtual_server,
+            virtual_sessions,
+            security,
+            streams=True,
+            lists_quietly=virtual.lists_quietly,
+        )
+    mcp_endpoint = _ByVirtualServer(tools_endpoint, VirtualServerGate(virtual_endpoint, virtual))
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -256,7 +264,8 @@ def create_router_app(settings: ToolRouterSettings) -> Starlette:
     app.state.sessions = sessions
     app.state.virtual_sessions = virtual_sessions
     app.state.upstream = upstream
-    app.state.lean = lean if settings.lean_path else None
+    app.state.lean = lean
+    app.state.virtual_lean = virtual_lean
     return app
 
 

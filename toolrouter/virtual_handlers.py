@@ -203,6 +203,16 @@ class VirtualServerHandlers:
         exposed = view.get(name) if view is not None else None
         return exposed.tool.input_schema if exposed is not None else None
 
+    def lists_quietly(self, scope: Scope | None) -> bool:
+        """Whether a ``tools/list`` of this request is answered from what is kept, asking no adapter (so nothing
+        can be relayed to the request): a server that lists only its meta-tools, or the caller's current kept
+        view. The lean path takes a handshake-era list only then (``toolrouter.lean``)."""
+        found = self.usable(scope)
+        if found is None:
+            return False  # the SDK's path says the server was not found
+        catalog, server, principal = found
+        return server.tool_search == "only" or self._views.cached(catalog, server, principal) is not None
+
     async def middleware(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         """Every request, ``initialize`` included, first checks that the caller may use the server."""
         if ctx.request_id is not None:

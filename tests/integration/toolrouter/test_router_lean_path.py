@@ -12,8 +12,8 @@ path gave itself, so the test cannot pass by sending everything to the SDK.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,15 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
-from router_harness import SECRET, Adapter, FakeCatalog, ToolServer, gateway_headers, router_settings
+from router_harness import (
+    SECRET,
+    Adapter,
+    FakeCatalog,
+    ToolServer,
+    gateway_headers,
+    router_settings,
+    threaded,
+)
 
 from tests.support.asgi import StreamingASGITransport
 from tests.support.inprocess import running_lifespan
@@ -44,12 +52,20 @@ class Answer:
 
     @classmethod
     def of(cls, response: httpx.Response, session_id: str | None) -> Answer:
-        try:
-            body: Any = response.json()
-        except ValueError:
-            body = response.text
+        content_type = response.headers.get("content-type", "")
+        body: Any = response.text
+        if content_type.startswith("text/event-stream"):
+            events = [line[len("data: ") :] for line in response.text.splitlines() if line.startswith("data: ")]
+            body = [json.loads(event) for event in events]
+        else:
+            with suppress(ValueError):
+                body = response.json()
         echoed = response.headers.get("mcp-session-id")
-        return cls(response.status_code, response.headers.get("content-type", ""), echoed == session_id, body)
+        return cls(response.status_code, content_type, echoed == session_id, body)
+
+    def message(self) -> Any:
+        """The JSON-RPC message, however it was framed (one JSON body, or a one-event SSE stream)."""
+        return self.body[0] if isinstance(self.body, list) and len(self.body) == 1 else self.body
 
 
 class Side:
@@ -58,21 +74,22 @@ class Side:
     def __init__(self, app: Any) -> None:
         self.app = app
         self.http = httpx.AsyncClient(transport=StreamingASGITransport(app), base_url="http://127.0.0.1:8000")
-        self.sessions: dict[str, str] = {}
+        self.sessions: dict[tuple[str, str | None], str] = {}
 
     @property
     def answered(self) -> int:
-        lean = self.app.state.lean
-        return int(lean.answered) if lean is not None else 0
+        """Requests the lean path answered itself (on /mcp and on the virtual servers)."""
+        leans = (self.app.state.lean, self.app.state.virtual_lean)
+        return sum(int(lean.answered) for lean in leans if lean is not None)
 
-    async def open_session(self, user: str, roles: list[str]) -> str:
+    async def open_session(self, user: str, roles: list[str], server: str | None = None) -> str:
         init = {
             "jsonrpc": "2.0",
             "id": 0,
             "method": "initialize",
             "params": {"protocolVersion": LEGACY, "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}},
         }
-        headers = {**gateway_headers(user, roles), "Accept": "application/json, text/event-stream"}
+        headers = {**gateway_headers(user, roles, server=server), "Accept": "application/json, text/event-stream"}
         opened = await self.http.post("/mcp", json=init, headers=headers)
         assert opened.status_code == 200, opened.text
         session_id = opened.headers["mcp-session-id"]
@@ -82,21 +99,23 @@ class Side:
         assert done.status_code == 202
         # The SDK acknowledges notifications/initialized before it handles it; until then the lean path leaves
         # the session's requests to the SDK.
-        sessions = self.app.state.sessions
+        sessions = self.app.state.sessions if server is None else self.app.state.virtual_sessions
         await async_wait_for(lambda: sessions.protocol_version(session_id) == LEGACY, timeout=5, interval=0.01)
-        self.sessions[user] = session_id
+        self.sessions[user, server] = session_id
         return session_id
 
-    async def send(self, era: str, caller: tuple[str, list[str]], body: bytes, extra: dict[str, str]) -> Answer:
+    async def send(
+        self, era: str, caller: tuple[str, list[str]], body: bytes, extra: dict[str, str], server: str | None = None
+    ) -> Answer:
         user, roles = caller
         headers = {
-            **gateway_headers(user, roles),
+            **gateway_headers(user, roles, server=server),
             "Content-Type": "application/json",
             "Accept": "application/json, text/event-stream",
         }
         session_id = None
         if era == LEGACY:
-            session_id = self.sessions.get(user) or await self.open_session(user, roles)
+            session_id = self.sessions.get((user, server)) or await self.open_session(user, roles, server)
             headers |= {"Mcp-Session-Id": session_id, "Mcp-Protocol-Version": LEGACY}
         else:
             headers["Mcp-Protocol-Version"] = MODERN
@@ -117,22 +136,33 @@ class Pair:
         message: dict[str, Any] | bytes,
         caller: tuple[str, list[str]] = ALICE,
         headers: dict[str, str] | None = None,
+        server: str | None = None,
+        meta: dict[str, Any] | None = None,
     ) -> Answer:
-        """The same request to both routers; their answers must be the same. Returns the lean router's."""
+        """The same request to both routers; their answers must be the same. Returns the lean router's.
+
+        One difference is allowed, on a virtual server only: one JSON body where the SDK sent the same message
+        as a one-event SSE stream (a streaming server's answer to a request that nothing else was sent on)."""
         if isinstance(message, dict):
-            message = _modern(message) if era == MODERN else message
+            message = _modern(message, meta) if era == MODERN else message
             body = json.dumps(message).encode()
             extra = _routing_headers(message) if era == MODERN else {}
         else:
             body, extra = message, {}
         extra |= headers or {}
-        lean, sdk = await self.lean.send(era, caller, body, extra), await self.sdk.send(era, caller, body, extra)
-        assert lean == sdk, f"lean {lean}\nsdk  {sdk}"
+        lean = await self.lean.send(era, caller, body, extra, server)
+        sdk = await self.sdk.send(era, caller, body, extra, server)
+        if server is not None and lean.content_type != sdk.content_type:
+            assert (lean.content_type, sdk.content_type) == ("application/json", "text/event-stream")
+            assert (lean.status, lean.session_header, lean.message()) == (sdk.status, sdk.session_header, sdk.message())
+        else:
+            assert lean == sdk, f"lean {lean}\nsdk  {sdk}"
         return lean
 
 
-def _modern(message: dict[str, Any]) -> dict[str, Any]:
-    """``message`` with the 2026-07-28 ``_meta`` every request carries (unless it brings its own params shape)."""
+def _modern(message: dict[str, Any], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``message`` with the 2026-07-28 ``_meta`` every request carries (unless it brings its own params shape),
+    and ``extra`` in it."""
     params = message.get("params")
     if not isinstance(params, dict) or "_meta" in params:
         return message
@@ -140,6 +170,7 @@ def _modern(message: dict[str, Any]) -> dict[str, Any]:
         "io.modelcontextprotocol/protocolVersion": MODERN,
         "io.modelcontextprotocol/clientCapabilities": {},
         "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"},
+        **(extra or {}),
     }
     return {**message, "params": {**params, "_meta": meta}}
 
@@ -147,11 +178,11 @@ def _modern(message: dict[str, Any]) -> dict[str, Any]:
 def _routing_headers(message: dict[str, Any]) -> dict[str, str]:
     """The headers a 2026-07-28 client derives from the body (where they can be sent as plain ASCII)."""
     method = message.get("method")
-    headers = {"Mcp-Method": method} if _plain(method) else {}
+    headers: dict[str, str] = {"Mcp-Method": method} if isinstance(method, str) and _plain(method) else {}
     params = message.get("params")
     if isinstance(params, dict):
         name = params.get("uri") if method == "resources/read" else params.get("name")
-        if _plain(name):
+        if isinstance(name, str) and _plain(name):
             headers["Mcp-Name"] = name
     return headers
 
@@ -243,6 +274,91 @@ async def test_a_caller_without_the_role_sees_and_calls_nothing_on_the_lean_path
     await pair.agree(era, triage, caller=MALLORY)
 
 
+# --- virtual servers: the lean path takes what nothing can be sent on during the request ----------------------
+
+
+@pytest.fixture
+async def servers(pair: Pair, catalog: FakeCatalog, modern_chatty: Adapter) -> Pair:
+    """``dev``: the adapter ``issues`` and the registered tool ``echo``; ``search``: the same with the search
+    meta-tools beside its tools; ``talk``: an adapter that reports what the client declared to it (all for
+    alice's role)."""
+    catalog.put_adapter("chatty", [modern_chatty.url], required_roles=["mcp.user"])
+    catalog.put_server("dev", [{"adapter": "issues"}, {"tool": "echo"}])
+    catalog.put_server("search", [{"adapter": "issues"}, {"tool": "echo"}], tool_search="beside")
+    catalog.put_server("talk", [{"adapter": "chatty"}])
+    version = f'"{catalog.revision}"'
+    pollers = [side.app.state.catalog for side in (pair.lean, pair.sdk)]
+    await async_wait_for(lambda: all(p.current.version == version for p in pollers), timeout=5, interval=0.02)
+    return pair
+
+
+@pytest.fixture(scope="module")
+def modern_chatty() -> Iterator[Adapter]:
+    from test_router_relays import chatty_app
+
+    with threaded(chatty_app()) as server:
+        yield Adapter(f"{server.url}/mcp", [])
+
+
+async def test_a_virtual_servers_2026_requests_are_answered_by_the_lean_path_as_by_the_sdk(servers: Pair) -> None:
+    pair = servers
+    calls = [
+        ("dev", request("tools/list", {})),
+        ("dev", request("tools/call", {"name": "issues__get_issue", "arguments": {"number": 4}})),
+        ("dev", request("tools/call", {"name": "echo", "arguments": {"n": 2}})),
+        ("dev", request("tools/call", {"name": "issues__nothing", "arguments": {}})),
+        ("dev", request("resources/read", {"uri": "issues://readme"})),
+        ("dev", request("prompts/get", {"name": "issues__triage", "arguments": {"number": "2"}})),
+        ("search", request("tools/list", {})),
+        ("search", request("tools/call", {"name": "search_tools", "arguments": {"query": "issue"}})),
+        ("search", request("tools/call", {"name": "call_tool", "arguments": {"name": "echo", "arguments": {}}})),
+        ("no-such-server", request("tools/list", {})),
+    ]
+    before = pair.lean.answered
+    answers = [await pair.agree(MODERN, message, server=server) for server, message in calls]
+    assert pair.lean.answered - before == len(calls)
+    assert [t["name"] for t in answers[0].body["result"]["tools"]][-1] == "echo"
+    assert answers[1].body["result"]["structuredContent"]["number"] == 4
+    assert answers[9].status == 400 and "not found" in answers[9].body["error"]["message"]
+    # Mallory may not use the server: the same refusal from both.
+    refused = await pair.agree(MODERN, request("tools/list", {}), caller=MALLORY, server="dev")
+    assert "error" in refused.body
+
+
+async def test_what_a_2026_client_declares_reaches_the_adapter_on_the_lean_path_too(servers: Pair) -> None:
+    """The upstream session declares the client's capabilities (from the request's ``_meta``), as on the SDK's
+    path: an adapter may then ask through InputRequiredResult."""
+    declared: dict[str, Any] = {"io.modelcontextprotocol/clientCapabilities": {"elicitation": {}, "sampling": {}}}
+    call = request("tools/call", {"name": "chatty__capabilities", "arguments": {}})
+    before = servers.lean.answered
+    answer = await servers.agree(MODERN, call, server="talk", meta=declared)
+    assert servers.lean.answered == before + 1
+    assert set(answer.body["result"]["structuredContent"]) >= {"elicitation", "sampling"}
+
+
+async def test_a_2026_request_that_asks_for_progress_or_logs_goes_to_the_sdk(servers: Pair) -> None:
+    call = request("tools/call", {"name": "issues__get_issue", "arguments": {"number": 1}})
+    before = servers.lean.answered
+    for meta in ({"progressToken": "p1"}, {"io.modelcontextprotocol/logLevel": "debug"}):
+        await servers.agree(MODERN, call, server="dev", meta=meta)
+    assert servers.lean.answered == before
+
+
+async def test_a_handshake_era_list_from_a_kept_view_is_answered_by_the_lean_path(servers: Pair) -> None:
+    """The first list asks the adapters (the SDK answers, relaying what they send), and so does the second: the
+    view built during the first is stale at once, its lists having been fetched meanwhile. From the third on,
+    lists come from the caller's kept view, which asks no one: the lean path answers those, as one JSON body."""
+    listing = request("tools/list", {})
+    before = servers.lean.answered
+    lists = [await servers.agree(LEGACY, listing, server="dev") for _ in range(3)]
+    assert servers.lean.answered == before + 1
+    assert [a.content_type for a in lists] == ["text/event-stream"] * 2 + ["application/json"]
+    assert lists[2].message() == lists[0].message()
+    # A call may be relayed to (progress, logs, questions): it stays on the SDK in this era.
+    await servers.agree(LEGACY, request("tools/call", {"name": "echo", "arguments": {}}), server="dev")
+    assert servers.lean.answered == before + 1
+
+
 # --- everything off the happy path goes to the SDK, which refuses it in its own words -----------------------
 
 
@@ -324,7 +440,7 @@ async def test_another_users_session_is_not_served_by_the_lean_path(pair: Pair) 
             **gateway_headers("mallory", ["mcp.user"]),
             "Content-Type": "application/json",
             "Accept": "application/json, text/event-stream",
-            "Mcp-Session-Id": side.sessions["alice"],
+            "Mcp-Session-Id": side.sessions["alice", None],
             "Mcp-Protocol-Version": LEGACY,
         }
         answers.append(Answer.of(await side.http.post("/mcp", content=body, headers=headers), None))
@@ -387,8 +503,11 @@ _messages = st.fixed_dictionaries(
 )
 
 
+@pytest.mark.parametrize("server", [None, "dev"])
 @pytest.mark.parametrize("era", [LEGACY, MODERN])
-async def test_generated_envelopes_get_the_same_answer_from_both(pair: Pair, era: str) -> None:
+async def test_generated_envelopes_get_the_same_answer_from_both(servers: Pair, era: str, server: str | None) -> None:
+    """On /mcp and on a virtual server (where a handshake-era request other than a kept list stays on the SDK)."""
+    pair = servers
     seen: list[dict[str, Any]] = []
 
     @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
@@ -401,5 +520,6 @@ async def test_generated_envelopes_get_the_same_answer_from_both(pair: Pair, era
     explore()
     before = pair.lean.answered
     for message in seen:
-        await pair.agree(era, message)
-    assert pair.lean.answered > before  # at least the examples took the lean path
+        await pair.agree(era, message, server=server)
+    if era == MODERN or server is None:
+        assert pair.lean.answered > before  # at least the examples took the lean path
