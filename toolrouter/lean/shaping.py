@@ -1,9 +1,9 @@
 """A handler's result in its wire form, by the SDK's rules (``mcp.server.runner.ServerRunner._serialize``):
 cache hints, the per-version result sieve, and in 2026-07-28 ``resultType`` and the ``serverInfo`` stamp.
 
-One thing is kept that the SDK redoes on every request: the sieved dump of a tool list that a handler hands
-out again (a virtual server's kept view returns one list object per view). A warm ``tools/list`` of 500 tools
-spent most of its time dumping, validating and dumping those tools again.
+One thing is kept that the SDK redoes on every request: the sieved dump of a tool list whose tools a handler
+hands out again (a virtual server's kept view lists the same tool objects until it is rebuilt). A warm
+``tools/list`` of 500 tools spent most of its time dumping, validating and dumping those tools again.
 """
 
 from __future__ import annotations
@@ -38,8 +38,10 @@ class ResultShaper:
 
     def __init__(self, server: RouterServer) -> None:
         self._server = server
-        # (id of the handler's list, version) -> (the list itself, keeping its id unique while kept; its dump)
-        self._tool_dumps: OrderedDict[tuple[int, str], tuple[list[Any], list[Any]]] = OrderedDict()
+        # (version, the ids of the listed tool objects) -> (the tools, keeping their ids unique while kept; their
+        # dump). Identity, not equality: a tool object is not changed once listed, and comparing 500 tools by
+        # value would cost what the dump costs.
+        self._tool_dumps: OrderedDict[tuple[str, tuple[int, ...]], tuple[list[Any], list[Any]]] = OrderedDict()
 
     def shape(self, method: str, version: str, result: HandlerResult) -> dict[str, Any]:
         hint = self._server.cache_hints.get(method)
@@ -70,11 +72,11 @@ class ResultShaper:
 
     def _tool_list(self, version: str, result: ListToolsResult) -> dict[str, Any]:
         """The sieve applies to each tool on its own, so the tools' part of a list handed out again is reused."""
-        tools = result.tools
-        key = (id(tools), version)
+        tools = list(result.tools)
+        key = (version, tuple(map(id, tools)))
         kept = self._tool_dumps.get(key)
         rest = self._sieved("tools/list", version, dumped_result(result.model_copy(update={"tools": []})))
-        if kept is None or kept[0] is not tools:
+        if kept is None:
             kept = (tools, self._sieved("tools/list", version, dumped_result(result))["tools"])
             self._tool_dumps[key] = kept
             while len(self._tool_dumps) > KEPT_TOOL_DUMPS:
