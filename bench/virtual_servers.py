@@ -134,7 +134,9 @@ async def _calls(url: str, tool: str, era: str, requests: int, warmup: int) -> d
     return _percentiles(samples)
 
 
-def _start(group: ProcessGroup, work: Path, adapters: int, tools: int, log_level: str) -> tuple[Child, str, str]:
+def _start(
+    group: ProcessGroup, work: Path, adapters: int, tools: int, log_level: str, extra_env: dict[str, str]
+) -> tuple[Child, str, str]:
     port = free_port()
     upstream = group.start("upstream-many", [PYTHON, "-m", "bench.virtual_servers", "--serve-upstream",
                                              "--port", str(port), "--tools", str(tools)])
@@ -144,7 +146,7 @@ def _start(group: ProcessGroup, work: Path, adapters: int, tools: int, log_level
         "gateway",
         [PYTHON, "-m", "gateway", "serve", "--host", "127.0.0.1", "--port", str(gw_port),
          "--data-dir", str(work / "gateway-data"), "--log-level", log_level],
-        {"MCPGW_ROUTER__REPLICAS": "1", "MCPGW_SERVER__MAX_CONNECTIONS_PER_CLIENT": "0"},
+        {"MCPGW_ROUTER__REPLICAS": "1", "MCPGW_SERVER__MAX_CONNECTIONS_PER_CLIENT": "0", **extra_env},
     )
     wait_http(upstream, upstream_url, ok=())
     gateway_url = f"http://127.0.0.1:{gw_port}"
@@ -165,7 +167,8 @@ def _markdown(results: dict[str, Any], meta: dict[str, Any]) -> str:
     listing = results["list"]
     lines = [
         f"Virtual server: {meta['adapters']} adapters x {meta['tools']} tools, sequential requests, "
-        f"{meta['cpu']} ({meta['cores']} cores), stamp {meta['stamp']}",
+        f"{meta['cpu']} ({meta['cores']} cores), stamp {meta['stamp']}"
+        + (f", gateway env {meta['gateway_env']}" if meta.get("gateway_env") else ""),
         "",
         "| measure | n | p50 ms | p95 ms | added p50 ms |",
         "|---|---|---|---|---|",
@@ -209,6 +212,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tools", type=int, default=25)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--log-level", default="info", help="gateway log level (info = `make run`'s default)")
+    parser.add_argument(
+        "--gateway-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra gateway environment (e.g. MCPGW_ROUTER__LEAN_PATH=false for the before); repeatable",
+    )
     parser.add_argument("--serve-upstream", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -223,11 +233,14 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), "unknown")
+    extra_env = dict(item.split("=", 1) for item in args.gateway_env)
     meta = {"stamp": stamp, "adapters": args.adapters, "tools": args.tools, "requests": args.requests,
-            "cpu": cpu, "cores": os.cpu_count(), "log_level": args.log_level}
+            "cpu": cpu, "cores": os.cpu_count(), "log_level": args.log_level, "gateway_env": extra_env}
     try:
         print(f"bench: starting the upstream and the gateway (logs in {work / 'logs'})", file=sys.stderr)
-        gateway, gateway_url, upstream_url = _start(group, work, args.adapters, args.tools, args.log_level)
+        gateway, gateway_url, upstream_url = _start(
+            group, work, args.adapters, args.tools, args.log_level, extra_env
+        )
         results = asyncio.run(_measure(gateway, gateway_url, upstream_url, args))
     except KeyboardInterrupt:
         print("bench: interrupted; stopping everything", file=sys.stderr)
