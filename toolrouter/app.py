@@ -202,11 +202,17 @@ def create_router_app(settings: ToolRouterSettings) -> Starlette:
         )
         for mcp_server in (server, virtual_server)
     )
-    tools_endpoint: ASGIApp = _ForgetDeletedSessions(
-        StreamableHTTPASGIApp(manager), sessions, upstream.close_downstream
-    )
+    leans: list[LeanMcp] = []
+
+    def session_deleted(session_id: str) -> None:
+        # The lean path's requests of the session end first, so none opens an upstream session afterwards.
+        for lean_path in leans:
+            lean_path.session_ended(session_id)
+        upstream.close_downstream(session_id)
+
+    tools_endpoint: ASGIApp = _ForgetDeletedSessions(StreamableHTTPASGIApp(manager), sessions, session_deleted)
     virtual_endpoint: ASGIApp = _ForgetDeletedSessions(
-        StreamableHTTPASGIApp(virtual_manager), virtual_sessions, upstream.close_downstream
+        StreamableHTTPASGIApp(virtual_manager), virtual_sessions, session_deleted
     )
     lean: LeanMcp | None = None
     virtual_lean: LeanMcp | None = None
@@ -221,6 +227,7 @@ def create_router_app(settings: ToolRouterSettings) -> Starlette:
             streams=True,
             lists_quietly=virtual.lists_quietly,
         )
+        leans.extend((lean, virtual_lean))
     mcp_endpoint = _ByVirtualServer(tools_endpoint, VirtualServerGate(virtual_endpoint, virtual))
 
     @asynccontextmanager

@@ -18,7 +18,7 @@ import os
 import random
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -87,7 +87,8 @@ class Running:
     """One entry per live replica process (local) or per pod (Kubernetes), sorted."""
     objects: tuple[str, ...] = ()
     """Kubernetes: the kinds of API objects of that name (``StatefulSet``, ``Service``)."""
-    detail: str = ""
+    detail: str = field(default="", compare=False)
+    """What was seen besides (the StatefulSet's status, each pod): for failure messages, not compared."""
 
 
 class Harness(Protocol):

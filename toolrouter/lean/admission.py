@@ -48,7 +48,8 @@ async def read_body(headers: Headers, receive: Receive, limit: int) -> tuple[byt
     """The whole body (None when the lean path would not read it: over ``limit``, or the client left) and a
     ``receive`` that replays what was read, for the SDK."""
     declared = headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+    # isascii: "²".isdigit() is true, and int("²") raises (the SDK's limit ignores what int() cannot read).
+    if declared is not None and (not (declared.isascii() and declared.isdigit()) or int(declared) > limit):
         return None, receive
     read: list[Message] = []
     size = 0

@@ -35,6 +35,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio
+import anyio.lowlevel
 import pydantic_core
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser, authorization_context
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
@@ -50,7 +51,7 @@ from mcp.shared.inbound import (
     find_duplicated_routing_header,
     validate_mcp_param_headers,
 )
-from mcp_types import METHOD_NOT_FOUND, ErrorData
+from mcp_types import INTERNAL_ERROR, METHOD_NOT_FOUND, ErrorData
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -109,10 +110,14 @@ class LeanMcp:
         self._manager = manager
         self._server = server
         self._sessions = sessions
-        self._security = TransportSecurityMiddleware(security) if security is not None else None
+        # Built even without settings, as the SDK's transports do: it then still checks the Content-Type (the
+        # DNS-rebinding part is off), and so must the lean path.
+        self._security = TransportSecurityMiddleware(security)
         self._streams = streams
         self._lists_quietly = lists_quietly
         self._shaper = ResultShaper(server)
+        self._running: dict[str, set[anyio.CancelScope]] = {}
+        """Handshake-era session id -> the cancel scopes of its requests running here (see session_ended)."""
         self._handshake_era = transport_internals_known(manager)
         self.answered = 0
         """How many requests the lean path answered itself (the tests and the benchmark read it)."""
@@ -144,7 +149,7 @@ class LeanMcp:
     async def _admit(self, request: Request, body: bytes) -> Exchange | None:
         """The exchange to answer here, or None: the SDK answers (and refuses, when it is not well formed)."""
         headers = request.headers
-        if self._security is not None and await self._security.validate_request(request, is_post=True) is not None:
+        if await self._security.validate_request(request, is_post=True) is not None:
             return None
         accepts_json, accepts_sse = check_accept_headers(request)
         if not json_content(headers) or not accepts_json or (self._streams and not accepts_sse):
@@ -227,16 +232,40 @@ class LeanMcp:
 
     # --- answering ---------------------------------------------------------------------------------------------
 
+    def session_ended(self, session_id: str) -> None:
+        """The session was deleted: its requests running here end now, as the SDK ends those it serves (their
+        answer says so), and none of them goes on to open upstream sessions for a session that is gone."""
+        for scope in self._running.pop(session_id, ()):
+            scope.cancel()
+
     async def _answer(self, request: Request, exchange: Exchange) -> tuple[dict[str, Any], int]:
         """The JSON-RPC reply and its HTTP status (2026-07-28 maps an error's code to one; the handshake era
-        answers 200)."""
-        with holding_idle_clock(exchange.transport):
+        answers 200, and 500 when the session ended meanwhile, as the SDK's transport does)."""
+        session_id, transport = exchange.session_id, exchange.transport
+        with anyio.CancelScope() as scope, holding_idle_clock(transport):
+            if session_id is not None:
+                self._running.setdefault(session_id, set()).add(scope)
             try:
-                result = await self._handle(request, exchange)
-            except Exception as exc:
-                error = modern_error_data(exc)
-                modern = exchange.version in MODERN_PROTOCOL_VERSIONS
-                return _error_reply(exchange, error), ERROR_CODE_HTTP_STATUS.get(error.code, _OK) if modern else _OK
+                if transport is not None and transport.is_terminated:
+                    scope.cancel()
+                    await anyio.lowlevel.checkpoint()
+                return await self._reply(request, exchange)
+            finally:
+                if session_id is not None:
+                    running = self._running.get(session_id)
+                    if running is not None:
+                        running.discard(scope)
+                        if not running:
+                            del self._running[session_id]
+        return _SESSION_ENDED, 500
+
+    async def _reply(self, request: Request, exchange: Exchange) -> tuple[dict[str, Any], int]:
+        try:
+            result = await self._handle(request, exchange)
+        except Exception as exc:
+            error = modern_error_data(exc)
+            modern = exchange.version in MODERN_PROTOCOL_VERSIONS
+            return _error_reply(exchange, error), ERROR_CODE_HTTP_STATUS.get(error.code, _OK) if modern else _OK
         return {"jsonrpc": "2.0", "id": exchange.request_id, "result": result}, _OK
 
     async def _handle(self, request: Request, exchange: Exchange) -> dict[str, Any]:
@@ -302,6 +331,14 @@ async def _cancel_on_disconnect(receive: Receive, scope: anyio.CancelScope) -> N
     while (await receive()).get("type") != "http.disconnect":
         pass
     scope.cancel()
+
+
+_SESSION_ENDED = {
+    "jsonrpc": "2.0",
+    "id": None,
+    "error": {"code": INTERNAL_ERROR, "message": "Session terminated before the request completed"},
+}
+"""The SDK transport's answer to a request whose session was deleted while it ran (no id: the transport's own)."""
 
 
 def _error_reply(exchange: Exchange, error: ErrorData) -> dict[str, Any]:

@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any, cast
 from mcp.server.caching import apply_cache_hint
 from mcp.server.context import HandlerResult
 from mcp.shared.exceptions import MCPError
-from mcp_types import CORE_RESULT_TYPES, INTERNAL_ERROR, SERVER_INFO_META_KEY, CacheableResult, ListToolsResult
+from mcp_types import (
+    CORE_RESULT_TYPES,
+    INTERNAL_ERROR,
+    SERVER_INFO_META_KEY,
+    CacheableResult,
+    ErrorData,
+    ListToolsResult,
+)
 from mcp_types import methods as _methods
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel, ValidationError
@@ -100,6 +107,8 @@ def dumped_result(result: Any) -> dict[str, Any]:
     """A handler's return value as a fresh dict (the SDK's ``_dump_result``)."""
     if result is None:
         return {}
+    if isinstance(result, ErrorData):  # a middleware's answer: an error, never a result
+        raise MCPError.from_error_data(result)
     if isinstance(result, BaseModel):
         return result.model_dump(by_alias=True, mode="json", exclude_none=True)
     if isinstance(result, dict):
