@@ -48,33 +48,21 @@ def test_a_blank_secret_counts_as_no_secret() -> None:
         ToolRouterSettings(environment="production", secret="")
 
 
+@pytest.mark.parametrize("field", ["aggregate_adapters", "lean_path"])
 @pytest.mark.parametrize(("gateway_value", "router_env"), [(None, "true"), (False, "false")])
-def test_aggregate_adapters_defaults_on_and_the_gateway_passes_its_own_setting_on(
-    monkeypatch: pytest.MonkeyPatch, gateway_value: bool | None, router_env: str
+def test_a_router_switch_defaults_on_and_the_gateway_passes_its_own_setting_on(
+    monkeypatch: pytest.MonkeyPatch, field: str, gateway_value: bool | None, router_env: str
 ) -> None:
+    """``MCPGW_ROUTER__AGGREGATE_ADAPTERS`` and ``MCPGW_ROUTER__LEAN_PATH``: on unless set, and a local gateway
+    hands its own value to the router processes it starts (they do not inherit its ``MCPGW_*`` variables)."""
     from gateway.runtimes.factory import local_router_spec
     from gateway.settings import GatewaySettings, RouterSettings
 
-    monkeypatch.delenv("MCPGW_ROUTER__AGGREGATE_ADAPTERS", raising=False)
-    assert ToolRouterSettings().aggregate_adapters is True
-    router = RouterSettings() if gateway_value is None else RouterSettings(aggregate_adapters=gateway_value)
+    variable = f"MCPGW_ROUTER__{field.upper()}"
+    monkeypatch.delenv(variable, raising=False)
+    assert getattr(ToolRouterSettings(), field) is True
+    router = RouterSettings() if gateway_value is None else RouterSettings(**{field: gateway_value})
     env = local_router_spec(GatewaySettings(router=router), "secret").env
-    assert env["MCPGW_ROUTER__AGGREGATE_ADAPTERS"] == router_env
-    monkeypatch.setenv("MCPGW_ROUTER__AGGREGATE_ADAPTERS", router_env)
-    assert ToolRouterSettings().aggregate_adapters is (router_env == "true")
-
-
-@pytest.mark.parametrize(("gateway_value", "router_env"), [(None, "true"), (False, "false")])
-def test_the_lean_path_defaults_on_and_the_gateway_passes_its_own_setting_on(
-    monkeypatch: pytest.MonkeyPatch, gateway_value: bool | None, router_env: str
-) -> None:
-    from gateway.runtimes.factory import local_router_spec
-    from gateway.settings import GatewaySettings, RouterSettings
-
-    monkeypatch.delenv("MCPGW_ROUTER__LEAN_PATH", raising=False)
-    assert ToolRouterSettings().lean_path is True
-    router = RouterSettings() if gateway_value is None else RouterSettings(lean_path=gateway_value)
-    env = local_router_spec(GatewaySettings(router=router), "secret").env
-    assert env["MCPGW_ROUTER__LEAN_PATH"] == router_env
-    monkeypatch.setenv("MCPGW_ROUTER__LEAN_PATH", router_env)
-    assert ToolRouterSettings().lean_path is (router_env == "true")
+    assert env[variable] == router_env
+    monkeypatch.setenv(variable, router_env)
+    assert getattr(ToolRouterSettings(), field) is (router_env == "true")
