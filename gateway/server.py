@@ -28,13 +28,16 @@ from typing import Any, ClassVar, NoReturn
 
 import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn._types import ASGI3Application
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 from uvicorn.server import ServerState
 
 from gateway.drain import Drain
 from gateway.errors import GatewayError, HeadersTooLarge, RequestTimeout, TooManyConnections, UriTooLong
 from gateway.refusals import refusal_body, refusal_headers
+from gateway.server_writes import CoalescingTransport
 from gateway.settings import ServerSettings
+from gateway.telemetry.logs import CallerlessLogger
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +123,8 @@ class GatewayHttpProtocol(HttpToolsProtocol):
 
     limits: ClassVar[ServerLimits]
     clients: ClassVar[ClientConnections]
+    _writes: CoalescingTransport
+    """The connection's transport, from ``connection_made`` on (also ``self.transport``)."""
 
     @classmethod
     def configured(cls, limits: ServerLimits) -> type[GatewayHttpProtocol]:
@@ -135,6 +140,8 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         _loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
+        # The same access-log records without the stack walk for their caller (gateway.telemetry.logs).
+        self.access_logger = CallerlessLogger(self.access_logger, RequestResponseCycle.send)  # type: ignore[assignment]
         self.url = b""
         self._client_key: str | None = None
         self._refusal: GatewayError | None = None
@@ -149,6 +156,9 @@ class GatewayHttpProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        # Every write of the connection, the protocol's own and its response cycles', goes through one view
+        # that sends a small response in one write (gateway/server_writes.py); one view, so none overtakes it.
+        self.transport = self._writes = CoalescingTransport(transport, self.loop)
         if self.client is None or self.limits.max_connections_per_client == 0:
             return
         key = client_key(self.client[0])
@@ -163,6 +173,10 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         if self._client_key is not None:
             self.clients.release(self._client_key)
             self._client_key = None
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
+        self._writes.hold_next_write()  # the cycle's first write is its response's head
+        super()._start_asgi_task(cycle, app)
 
     # Bytes and parser callbacks
 

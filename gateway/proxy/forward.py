@@ -10,21 +10,24 @@ away, the upstream request is cancelled and its connection released.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from starlette.types import Message, Receive, Send
 
 from gateway.errors import PayloadTooLarge
 from gateway.proxy.upstream import UpstreamClient, UpstreamError, UpstreamResponse
 
+T = TypeVar("T")
+
 SMALL_RESPONSE_BYTES = 64 * 1024
 """A non-SSE reply with a Content-Length up to this is read whole and sent downstream in one message."""
 DISCONNECT_WATCH_DELAY_SECONDS = 0.1
-"""How long a request waits for the replica's answer before the proxy starts watching for the client going
-away. Most replies come sooner, and then no watch task is ever made (a task per call costs CPU on the hot
-path); a client that abandons a request to a hung replica has it cancelled within this delay."""
+"""How long a request waits for the replica's answer, or relays a streamed one, before the proxy starts watching
+for the client going away. Most replies come and end sooner, and then no watch task is ever made (a task per
+call costs CPU on the hot path); a client that abandons a request to a hung replica, or a stream, has it
+cancelled within this delay."""
 
 
 class ClientDisconnected(Exception):
@@ -127,7 +130,7 @@ async def open_upstream(client: UpstreamClient, request: UpstreamRequest, body: 
         request.method, request.url, request.headers, body.content, request.read_timeout, request.guarded
     )
     try:
-        return await _send_until_disconnect(body, sending)
+        return await _until_disconnect(body, sending)
     except UpstreamError as exc:
         if body.too_large is not None:
             raise body.too_large from exc
@@ -138,27 +141,44 @@ async def relay(response: UpstreamResponse, headers: list[tuple[bytes, bytes]], 
     """Answer the client with ``response`` and ``headers``, until the response ends or the client leaves.
     The caller closes ``response``. Raises :class:`UpstreamError` only while nothing was sent downstream."""
     if _is_small(response):
-        # Nothing to stream: read it whole and answer in one message, without the relay and
-        # disconnect-watch tasks (two task creations and cancellations per call in the profile).
+        # Nothing to stream: read it whole and answer in one message (which the server then sends in one
+        # write with the head, gateway/server_writes.py).
         payload = await response.read()
         await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
         await send({"type": "http.response.body", "body": payload, "more_body": False})
         return
     await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
-    await _relay_until_disconnect(response, body, send)
+    # Relayed in this task, as the opening was awaited: the disconnect watch (a timer, and a task only for a
+    # stream that outlasts its delay) ends the relay when the client goes away. A relay task and a watch task
+    # per streamed answer cost more than the rest of the relay.
+    await _until_disconnect(body, _relay_chunks(response, send))
 
 
-async def _send_until_disconnect(body: RequestBody, sending: Awaitable[UpstreamResponse]) -> UpstreamResponse:
-    """Await ``sending`` in this task, cancelling it when the client goes away first (then
+async def _relay_chunks(response: UpstreamResponse, send: Send) -> None:
+    """The response body, chunk by chunk as it arrives, then its end."""
+    try:
+        async for chunk in response.aiter_raw():
+            if chunk:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    except (UpstreamError, OSError):
+        # An upstream that breaks mid-stream leaves the client a truncated stream (its end is never sent, so
+        # the server closes the connection), which MCP clients handle; anything else is a bug and surfaces.
+        return
+
+
+async def _until_disconnect(body: RequestBody, work: Awaitable[T]) -> T:
+    """Await ``work`` in this task, cancelling it when the client goes away first (then
     :class:`ClientDisconnected`), so an abandoned request never holds a connection (nor its bulkhead
     slots) to a hung replica until the read timeout. While a body is still streaming in, its reader sees a
     disconnect itself; once it is complete, the watch takes over."""
     current = asyncio.current_task()
     assert current is not None
     watch = _DisconnectWatch(body, current)
-    timer = asyncio.get_running_loop().call_later(DISCONNECT_WATCH_DELAY_SECONDS, watch.start)
+    # The task's own loop: asyncio.get_running_loop() would cost a getpid() system call on each request.
+    timer = current.get_loop().call_later(DISCONNECT_WATCH_DELAY_SECONDS, watch.start)
     try:
-        return await sending
+        return await work
     except asyncio.CancelledError:
         if watch.cancelled_us and current.uncancel() == 0:
             raise ClientDisconnected("the client went away while the replica was answering") from None
@@ -207,27 +227,3 @@ def _is_small(response: UpstreamResponse) -> bool:
     if length is None or not length.isdigit() or int(length) > SMALL_RESPONSE_BYTES:
         return False
     return not response.headers.get("content-type", "").startswith("text/event-stream")
-
-
-async def _relay_until_disconnect(response: UpstreamResponse, body: RequestBody, send: Send) -> None:
-    async def relay() -> None:
-        async for chunk in response.aiter_raw():
-            if chunk:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-    relay_task = asyncio.create_task(relay())
-    watch_task = asyncio.create_task(body.wait_for_disconnect())
-    try:
-        done, _ = await asyncio.wait({relay_task, watch_task}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in (relay_task, watch_task):
-            task.cancel()
-        for task in (relay_task, watch_task):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-    failure = relay_task.exception() if relay_task in done and not relay_task.cancelled() else None
-    # An upstream that breaks mid-stream leaves the client a truncated stream, which MCP clients handle;
-    # anything else is a bug and must surface.
-    if failure is not None and not isinstance(failure, UpstreamError | OSError):
-        raise failure

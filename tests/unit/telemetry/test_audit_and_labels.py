@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from prometheus_client import generate_latest
 
 from gateway.errors import Forbidden, InvalidRequest
 from gateway.telemetry import audit
-from gateway.telemetry.metrics import method_label, status_class
+from gateway.telemetry.metrics import GatewayMetrics, Series, method_label, status_class
 
 
 @pytest.fixture
@@ -62,3 +63,13 @@ def test_mcp_method_labels_come_from_an_allow_list(method: str | None, label: st
 
 def test_status_codes_are_labelled_by_class() -> None:
     assert [status_class(s) for s in (200, 204, 404, 502, 999)] == ["2xx", "2xx", "4xx", "5xx", "other"]
+
+
+def test_a_series_hands_out_the_metrics_own_children() -> None:
+    metrics = GatewayMetrics()
+    requests = Series(metrics.mcp_requests)
+    child = requests.labels("adapter", "weather", "POST", "tools/call", "2xx")
+    assert child is metrics.mcp_requests.labels("adapter", "weather", "POST", "tools/call", "2xx")
+    assert requests.labels("adapter", "weather", "POST", "tools/call", "2xx") is child
+    child.inc()
+    assert 'mcpgw_mcp_requests_total{adapter="weather"' in generate_latest(metrics.registry).decode()
