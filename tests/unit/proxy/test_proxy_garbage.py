@@ -9,29 +9,16 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from gateway.proxy.deps import ProxyDeps
 from gateway.proxy.mcp_proxy import McpProxy
-from gateway.settings import ProxySettings, SessionSettings
-from gateway.stores.memory import MemorySessionStore
 from gateway.telemetry.mcp import McpObservation, McpTelemetry
 from gateway.telemetry.metrics import GatewayMetrics
-from tests.unit.proxy.test_proxy_pipeline import Alice, FakeRuntime, Records, Replica, call
+from tests.unit.proxy.test_proxy_pipeline import FakeRuntime, Replica, call, proxy_deps
 
 
 @pytest.fixture
 async def observed_proxy() -> AsyncIterator[tuple[McpProxy, FakeRuntime]]:
     runtime = FakeRuntime()
-    deps = ProxyDeps(
-        records=Records(),
-        sessions=MemorySessionStore(SessionSettings()),
-        runtime=runtime,
-        authenticator=Alice(),
-        settings=ProxySettings(),
-        public_url=None,
-        environment="development",
-        scopes_supported=(),
-        router_secret="secret",
-    )
+    deps = proxy_deps(runtime=runtime)
     proxy = McpProxy(deps, McpTelemetry(GatewayMetrics(), b"secret"))
     yield proxy, runtime
     await proxy.aclose()

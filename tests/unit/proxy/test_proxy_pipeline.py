@@ -27,28 +27,19 @@ from gateway.stores.memory import MemorySessionStore
 INITIALIZE = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}).encode()
 
 
-class Replica:
-    """An MCP replica's HTTP surface: answers every POST, issues ``issue`` as the session id."""
+class LoopbackReplica:
+    """A small aiohttp server on a free loopback port whose ``_handle`` answers ``/mcp`` (for ``route_method``)."""
 
-    def __init__(self, name: str, issue: str | None = "s-1") -> None:
-        self.name = name
-        self.issue = issue
-        self.delete_status = 200
-        self.hits = 0
-        self._runner: web.AppRunner | None = None
-        self.url = ""
+    route_method = "*"
+    url = ""
+    _runner: web.AppRunner | None = None
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        self.hits += 1
-        await request.read()
-        if request.method == "DELETE":
-            return web.Response(status=self.delete_status)
-        headers = {"mcp-session-id": self.issue} if self.issue is not None else {}
-        return web.json_response({"jsonrpc": "2.0", "id": 1, "result": {"from": self.name}}, headers=headers)
+        raise NotImplementedError
 
     async def start(self) -> None:
         app = web.Application()
-        app.router.add_route("*", "/mcp", self._handle)
+        app.router.add_route(self.route_method, "/mcp", self._handle)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -59,6 +50,25 @@ class Replica:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+
+class Replica(LoopbackReplica):
+    """An MCP replica's HTTP surface: answers every POST, issues ``issue`` as the session id."""
+
+    def __init__(self, name: str, issue: str | None = "s-1") -> None:
+        self.name = name
+        self.issue = issue
+        self.delete_status = 200
+        self.hits = 0
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        self.hits += 1
+        await request.read()
+        if request.method == "DELETE":
+            return web.Response(status=self.delete_status)
+        headers = {"mcp-session-id": self.issue} if self.issue is not None else {}
+        return web.json_response({"jsonrpc": "2.0", "id": 1, "result": {"from": self.name}}, headers=headers)
+
 
     @property
     def endpoint(self) -> Endpoint:
@@ -131,19 +141,26 @@ def sessions() -> MemorySessionStore:
     return MemorySessionStore(SessionSettings())
 
 
+def proxy_deps(**overrides: Any) -> ProxyDeps:
+    """``ProxyDeps`` over this module's fakes (alice, a FakeRuntime, the weather and news records, a memory session
+    store, default proxy settings), with ``overrides``."""
+    defaults: dict[str, Any] = {
+        "records": Records(),
+        "sessions": MemorySessionStore(SessionSettings()),
+        "runtime": FakeRuntime(),
+        "authenticator": Alice(),
+        "settings": ProxySettings(),
+        "public_url": None,
+        "environment": "development",
+        "scopes_supported": (),
+        "router_secret": "secret",
+    }
+    return ProxyDeps(**{**defaults, **overrides})
+
+
 @pytest.fixture
 async def proxy(runtime: FakeRuntime, sessions: MemorySessionStore) -> AsyncIterator[McpProxy]:
-    deps = ProxyDeps(
-        records=Records(),
-        sessions=sessions,
-        runtime=runtime,
-        authenticator=Alice(),
-        settings=ProxySettings(request_body_limit_bytes=1024),
-        public_url=None,
-        environment="development",
-        scopes_supported=(),
-        router_secret="secret",
-    )
+    deps = proxy_deps(sessions=sessions, runtime=runtime, settings=ProxySettings(request_body_limit_bytes=1024))
     proxy = McpProxy(deps)
     yield proxy
     await proxy.aclose()

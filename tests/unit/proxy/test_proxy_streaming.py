@@ -12,23 +12,26 @@ import pytest
 from aiohttp import web
 from starlette.types import Message
 
-from gateway.proxy.deps import ProxyDeps
 from gateway.proxy.forward import DISCONNECT_WATCH_DELAY_SECONDS
 from gateway.proxy.mcp_proxy import McpProxy
 from gateway.runtimes.base import Endpoint
-from gateway.settings import ProxySettings, SessionSettings
-from gateway.stores.memory import MemorySessionStore
-from tests.unit.proxy.test_proxy_pipeline import INITIALIZE, Alice, FakeRuntime, Records, assert_nothing_in_flight
+from tests.unit.proxy.test_proxy_pipeline import (
+    INITIALIZE,
+    FakeRuntime,
+    LoopbackReplica,
+    assert_nothing_in_flight,
+    proxy_deps,
+)
 
 
-class StreamingReplica:
+class StreamingReplica(LoopbackReplica):
     """Answers a POST with an event stream: the first event at once, then what the test asks for."""
+
+    route_method = "POST"
 
     def __init__(self) -> None:
         self.then = "end"  # "end": a last event and the end; "break": the connection drops; "hold": nothing more
         self.gone = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self.url = ""
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         await request.read()
@@ -52,19 +55,6 @@ class StreamingReplica:
             self.gone.set()
         return response
 
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_route("POST", "/mcp", self._handle)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self._runner.addresses[0][:2]
-        self.url = f"http://{host}:{port}/mcp"
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
 
 
 @pytest.fixture
@@ -73,17 +63,7 @@ async def streaming() -> AsyncIterator[tuple[McpProxy, StreamingReplica]]:
     await replica.start()
     runtime = FakeRuntime()
     runtime.ready = [Endpoint("weather-0", replica.url)]
-    deps = ProxyDeps(
-        records=Records(),
-        sessions=MemorySessionStore(SessionSettings()),
-        runtime=runtime,
-        authenticator=Alice(),
-        settings=ProxySettings(),
-        public_url=None,
-        environment="development",
-        scopes_supported=(),
-        router_secret="secret",
-    )
+    deps = proxy_deps(runtime=runtime)
     proxy = McpProxy(deps)
     yield proxy, replica
     await proxy.aclose()

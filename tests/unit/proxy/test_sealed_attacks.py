@@ -32,13 +32,13 @@ from gateway.auth.principal import Principal
 from gateway.errors import NotFound, Unauthenticated
 from gateway.models import MAX_URL_LENGTH
 from gateway.proxy.affinity import SESSION_ID_RE, SESSION_NOT_FOUND, SessionAffinity
-from gateway.proxy.deps import ProxyDeps
 from gateway.proxy.mcp_proxy import McpProxy
 from gateway.proxy.replicas import Replicas, Target
 from gateway.proxy.sealed import DeniedSessions, SessionSealer
 from gateway.runtimes.base import Endpoint, WorkloadStatus
 from gateway.settings import ProxySettings, SessionSettings, parse_seal_keys
 from gateway.stores.base import ResourceKind, StoredRecord
+from tests.unit.proxy.test_proxy_pipeline import LoopbackReplica, proxy_deps
 
 KEY = ("k1", os.urandom(32))
 OTHER_KEY = ("k2", os.urandom(32))
@@ -188,7 +188,7 @@ def test_the_deny_list_evicts_the_oldest_entry_and_drops_the_expired_ones_from_i
 # --- Finding: a replica's own id reaches the client ----------------------------------------------------------
 
 
-class Replica:
+class Replica(LoopbackReplica):
     """An MCP replica's HTTP surface whose answers the test scripts; it records the session ids it is sent."""
 
     def __init__(self) -> None:
@@ -198,8 +198,6 @@ class Replica:
         self.received: list[list[str]] = []
         self.queries: list[str] = []
         self.bodies: list[bytes] = []
-        self._runner: web.AppRunner | None = None
-        self.url = ""
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.bodies.append(await request.read())
@@ -212,19 +210,6 @@ class Replica:
             body = json.dumps({"jsonrpc": "2.0", "id": 1, "result": {}}).encode()
         return web.Response(status=self.status, body=body, headers=headers, content_type=self.content_type)
 
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_route("*", "/mcp", self._handle)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self._runner.addresses[0][:2]
-        self.url = f"http://{host}:{port}/mcp"
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
 
 
 class Records:
@@ -284,16 +269,12 @@ async def replica() -> AsyncIterator[Replica]:
 @pytest.fixture
 async def proxy(replica: Replica) -> AsyncIterator[McpProxy]:
     SpySealer.opened = 0
-    deps = ProxyDeps(
+    deps = proxy_deps(
         records=Records(),
         sessions=UntouchableStore(),
         runtime=StaticRuntime([Endpoint("weather-0", replica.url)]),
         authenticator=HeaderUser(),
         settings=ProxySettings(request_body_limit_bytes=4096),
-        public_url=None,
-        environment="development",
-        scopes_supported=(),
-        router_secret="secret",
         sealer=SpySealer([KEY], 3600),
     )
     proxy = McpProxy(deps)
