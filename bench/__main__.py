@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import json
 import os
 import platform
 import signal
@@ -23,11 +22,9 @@ from typing import Any
 
 from bench import sessions
 from bench.matrix import Plan, adapter_matrix, progress, tool_matrix
-from bench.procs import REPO, ProcessGroup, open_fds, raise_fd_limit, rss_kib
-from bench.report import aggregate, markdown
+from bench.procs import ProcessGroup, open_fds, raise_fd_limit, rss_kib
+from bench.report import RESULTS, aggregate, markdown, save
 from bench.stack import BENCH_USER, Stack, start_stack
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def _plan(quick: bool) -> Plan:
@@ -214,13 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     meta["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     summary = aggregate(rows)
     table = markdown(summary, session_results, meta)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{stamp}.json").write_text(
-        json.dumps({"meta": meta, "summary": summary, "sessions": session_results, "runs": rows}, indent=1)
-    )
-    (RESULTS / f"{stamp}.md").write_text(table)
-    print(table)
-    print(f"bench: results in {(RESULTS / stamp).relative_to(REPO)}.json / .md", file=sys.stderr)
+    save("bench", stamp, {"meta": meta, "summary": summary, "sessions": session_results, "runs": rows}, table)
     return 0
 
 

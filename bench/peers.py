@@ -48,9 +48,9 @@ from bench.__main__ import _machine, _versions
 from bench.load import SESSION_ERA, STATELESS_ERA, CallFailed, McpClient, RunResult, drive, new_http
 from bench.matrix import Plan, progress
 from bench.procs import PYTHON, REPO, Child, ProcessGroup, cpu_seconds, free_port, raise_fd_limit, wait_http
+from bench.report import RESULTS, save
 from bench.stack import BENCH_USER, Stack, _request, start_stack
 
-RESULTS = Path(__file__).resolve().parent / "results"
 CACHE = REPO / ".cache" / "bench-peers"
 SCRIPTS = Path(__file__).resolve().parent / "peers"
 ERAS = (SESSION_ERA, STATELESS_ERA)
@@ -658,11 +658,7 @@ def main(argv: list[str] | None = None) -> int:
     meta["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     summary = aggregate(rows, [target.name for target in targets])
     table = markdown(summary, meta)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{stamp}.json").write_text(json.dumps({"meta": meta, "summary": summary, "runs": rows}, indent=1))
-    (RESULTS / f"{stamp}.md").write_text(table)
-    print(table)
-    print(f"bench.peers: results in {(RESULTS / stamp).relative_to(REPO)}.json / .md", file=sys.stderr)
+    save("bench.peers", stamp, {"meta": meta, "summary": summary, "runs": rows}, table)
     return 0
 
 

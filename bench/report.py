@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import statistics
+import sys
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
+
+from bench.procs import REPO
+
+RESULTS = Path(__file__).resolve().parent / "results"
+"""Where every benchmark writes ``<stamp>.json``, ``<stamp>.md`` and its ``<stamp>/`` work directory."""
+
+
+def save(program: str, stamp: str, data: dict[str, Any], table: str) -> None:
+    """Write a run's data and table to :data:`RESULTS`, print the table, and say where they are on stderr."""
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{stamp}.json").write_text(json.dumps(data, indent=1))
+    (RESULTS / f"{stamp}.md").write_text(table if table.endswith("\n") else table + "\n")
+    print(table)
+    print(f"{program}: results in {(RESULTS / stamp).relative_to(REPO)}.json / .md", file=sys.stderr)
 
 
 def _median(values: list[float]) -> float:

@@ -31,10 +31,10 @@ from typing import Any
 import aiohttp
 
 from bench.load import ACCEPT, SESSION_ERA, STATELESS_ERA, CallFailed, McpClient, new_http, parse_reply
-from bench.procs import PYTHON, REPO, Child, ProcessGroup, free_port, wait_http
+from bench.procs import PYTHON, Child, ProcessGroup, free_port, wait_http
+from bench.report import RESULTS, save
 from bench.stack import BENCH_USER, _request
 
-RESULTS = Path(__file__).resolve().parent / "results"
 SERVER = "bench-vs"
 _META = {"io.modelcontextprotocol/protocolVersion": STATELESS_ERA, "io.modelcontextprotocol/clientCapabilities": {}}
 
@@ -248,11 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         group.stop_all()
     table = _markdown(results, meta)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{stamp}.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
-    (RESULTS / f"{stamp}.md").write_text(table)
-    print(table)
-    print(f"bench: results in {(RESULTS / stamp).relative_to(REPO)}.json / .md", file=sys.stderr)
+    save("bench.virtual_servers", stamp, {"meta": meta, "results": results}, table)
     return 0
 
 
