@@ -22,6 +22,7 @@ from test_router_lean_path import (  # noqa: F401  (pair: a fixture, used by nam
     _routers,
     pair,
     request,
+    synced,
 )
 
 from tests.support.waiting import async_wait_for
@@ -35,9 +36,7 @@ async def unbound_pair(
     catalog.put("echo", [f"{tool_server.url}/ok"], description="Echoes.", required_roles=["mcp.user"])
     catalog.put_adapter("issues", [issues_adapter.url], required_roles=["mcp.user"])
     async with _routers(catalog_server, host="0.0.0.0") as both:
-        version = f'"{catalog.revision}"'
-        pollers = [side.app.state.catalog for side in (both.lean, both.sdk)]
-        await async_wait_for(lambda: all(p.current.version == version for p in pollers), timeout=5, interval=0.02)
+        await synced(both, catalog)
         yield both
 
 
@@ -100,9 +99,7 @@ async def test_a_call_in_flight_when_its_session_is_deleted_ends_as_on_the_sdk(
     answered with an error). The lean path runs the handler in the request's own task, outside the session: it
     went on and answered as if the session were alive."""
     catalog.put("slow", [f"{tool_server.url}/slow"], required_roles=["mcp.user"])
-    version = f'"{catalog.revision}"'
-    pollers = [side.app.state.catalog for side in (pair.lean, pair.sdk)]
-    await async_wait_for(lambda: all(p.current.version == version for p in pollers), timeout=5, interval=0.02)
+    await synced(pair, catalog)
     body = json.dumps(request("tools/call", {"name": "slow", "arguments": {}})).encode()
     answers: list[Answer] = []
     try:

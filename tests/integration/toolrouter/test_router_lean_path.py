@@ -212,10 +212,15 @@ async def pair(
     catalog.put("failing", [f"{tool_server.url}/fail"], required_roles=["mcp.user"])
     catalog.put_adapter("issues", [issues_adapter.url], required_roles=["mcp.user"])
     async with _routers(catalog_server) as both:
-        version = f'"{catalog.revision}"'
-        pollers = [side.app.state.catalog for side in (both.lean, both.sdk)]
-        await async_wait_for(lambda: all(p.current.version == version for p in pollers), timeout=5, interval=0.02)
+        await synced(both, catalog)
         yield both
+
+
+async def synced(pair: Pair, catalog: FakeCatalog) -> None:
+    """Until both routers have loaded the catalog's latest revision."""
+    version = f'"{catalog.revision}"'
+    pollers = [side.app.state.catalog for side in (pair.lean, pair.sdk)]
+    await async_wait_for(lambda: all(p.current.version == version for p in pollers), timeout=5, interval=0.02)
 
 
 def request(method: str, params: dict[str, Any] | None = None, request_id: Any = 1) -> dict[str, Any]:
@@ -286,9 +291,7 @@ async def servers(pair: Pair, catalog: FakeCatalog, modern_chatty: Adapter) -> P
     catalog.put_server("dev", [{"adapter": "issues"}, {"tool": "echo"}])
     catalog.put_server("search", [{"adapter": "issues"}, {"tool": "echo"}], tool_search="beside")
     catalog.put_server("talk", [{"adapter": "chatty"}])
-    version = f'"{catalog.revision}"'
-    pollers = [side.app.state.catalog for side in (pair.lean, pair.sdk)]
-    await async_wait_for(lambda: all(p.current.version == version for p in pollers), timeout=5, interval=0.02)
+    await synced(pair, catalog)
     return pair
 
 
